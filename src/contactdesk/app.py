@@ -1,0 +1,67 @@
+"""create_app(): the ASGI application for both dialects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from contactdesk import __version__
+from contactdesk.config import Settings, get_settings
+from contactdesk.db import Database
+from contactdesk.dialects import mount_dialects
+from contactdesk.errors import install_error_handlers
+from contactdesk.responses import OrjsonResponse
+
+DESCRIPTION = """\
+The contacts service behind a customer-support desk. It serves the Contacts API in two
+dialects with identical behaviour and bodies:
+
+* **LiveDesk (v2)**: `/api/v2/accounts/...`, authenticated with
+  `Authorization: Basic base64(api_key:api_secret)`; the key implies the account.
+* **Chatwoot (v1)**: `/api/v1/accounts/{account_id}/...`, authenticated with an
+  `api_access_token` header (or `Authorization: Bearer <token>`).
+
+Every success is 200. Errors are JSON: `{"error": ...}`, or
+`{"message": ..., "attributes": [...]}` for invalid body fields.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.db.dispose()
+
+    app = FastAPI(
+        title="contactdesk",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings)
+    install_error_handlers(app)
+    mount_dialects(app)
+
+    @app.get("/healthz", tags=["operations"], summary="Health check")
+    async def healthz(request: Request) -> Response:
+        """200 when the database answers, 503 otherwise."""
+        db: Database = request.app.state.db
+        try:
+            async with db.engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database means unhealthy
+            return OrjsonResponse(
+                {"status": "unavailable", "error": f"database unreachable: {type(exc).__name__}"},
+                status_code=503,
+            )
+        return OrjsonResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,182 @@
+"""The two front doors (Basic key:secret for v2, access token for v1), roles and scopes."""
+
+from __future__ import annotations
+
+import binascii
+import enum
+import hmac
+from base64 import b64decode
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Path, Request
+from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactdesk.db import Database
+from contactdesk.errors import Forbidden, Unauthorized
+from contactdesk.models import AccessToken, AccountUser, ApiKey, Role
+from contactdesk.security import digest
+
+MAX_ID = 2**63 - 1
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="contactdesk"'}
+MISSING_CREDENTIALS = "Missing credentials"
+INVALID_TOKEN = "Invalid Access Token"
+NOT_A_MEMBER = "You are not authorized to access this account"
+
+
+class Permission(enum.StrEnum):
+    read = "contacts:read"
+    write = "contacts:write"
+    delete = "contacts:delete"
+    admin = "admin"
+
+
+ALL_SCOPES = tuple(p.value for p in Permission)
+ROLE_PERMISSIONS = {
+    Role.administrator: frozenset(Permission),
+    Role.agent: frozenset({Permission.read, Permission.write}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, in which account, and what they may do."""
+
+    account_id: int
+    permissions: frozenset[Permission]
+    # "v2" (LiveDesk) or "v1" (Chatwoot): create requires inbox_id only in v2.
+    dialect: str = "v1"
+
+    def require(self, permission: Permission) -> None:
+        if permission not in self.permissions:
+            raise Forbidden()
+
+
+def permissions_of_scopes(scopes: str) -> frozenset[Permission]:
+    granted = {Permission(s) for s in scopes.split() if s in ALL_SCOPES}
+    if Permission.admin in granted:
+        return frozenset(Permission)
+    return frozenset(granted)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; writes take SQLite's write lock when they begin."""
+    db: Database = request.app.state.db
+    factory = db.reader if request.method in ("GET", "HEAD") else db.writer
+    async with factory() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+# Declared for the OpenAPI document only: the headers are read and checked below.
+_basic_scheme = HTTPBasic(auto_error=False, description="base64(api_key:api_secret)")
+_token_scheme = APIKeyHeader(name="api_access_token", auto_error=False)
+_bearer_scheme = HTTPBearer(auto_error=False)
+
+
+async def livedesk_caller(
+    request: Request,
+    session: SessionDep,
+    _doc: Annotated[object, Depends(_basic_scheme)] = None,
+) -> Caller:
+    """v2: Authorization: Basic base64(api_key:api_secret); the key implies the account."""
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        raise Unauthorized(MISSING_CREDENTIALS, headers=WWW_AUTHENTICATE)
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
+    try:
+        decoded = b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE) from None
+    key, sep, secret = decoded.partition(":")
+    if not sep or not key or not secret:
+        raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
+    row = (
+        await session.execute(
+            sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
+                ApiKey.key == key
+            )
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.secret_digest, digest(secret)):
+        raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
+    caller = Caller(
+        account_id=row.account_id, permissions=permissions_of_scopes(row.scopes), dialect="v2"
+    )
+    request.state.caller = caller
+    return caller
+
+
+def _parse_account_id(raw: str) -> int | None:
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None
+
+
+async def chatwoot_caller(
+    request: Request,
+    session: SessionDep,
+    account_id: Annotated[str, Path(description="The numeric id of the account")],
+    _doc_token: Annotated[object, Depends(_token_scheme)] = None,
+    _doc_bearer: Annotated[object, Depends(_bearer_scheme)] = None,
+) -> Caller:
+    """v1: api_access_token header (or Authorization: Bearer); the account is in the path."""
+    token = request.headers.get("api_access_token", "").strip()
+    if not token:
+        authorization = request.headers.get("authorization", "").strip()
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Unauthorized(INVALID_TOKEN)
+            token = value.strip()
+    if not token:
+        raise Unauthorized(MISSING_CREDENTIALS)
+    user_id = (
+        await session.execute(
+            sa.select(AccessToken.user_id).where(AccessToken.token_digest == digest(token))
+        )
+    ).scalar_one_or_none()
+    if user_id is None:
+        raise Unauthorized(INVALID_TOKEN)
+    account = _parse_account_id(account_id)
+    role = None
+    if account is not None:
+        role = (
+            await session.execute(
+                sa.select(AccountUser.role).where(AccountUser.account_id == account, AccountUser.user_id == user_id)
+            )
+        ).scalar_one_or_none()
+    if account is None or role is None:
+        raise Unauthorized(NOT_A_MEMBER)
+    caller = Caller(account_id=account, permissions=ROLE_PERMISSIONS[Role(role)])
+    request.state.caller = caller
+    return caller
+
+
+def current_caller(request: Request) -> Caller:
+    """The caller the dialect's front door authenticated (a router-level dependency)."""
+    caller: Caller = request.state.caller
+    return caller
+
+
+def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
+    async def dependency(request: Request) -> Caller:
+        caller = current_caller(request)
+        caller.require(permission)
+        return caller
+
+    dependency.__name__ = f"require_{permission.name}"
+    return dependency
+
+
+Reader = Annotated[Caller, Depends(require(Permission.read))]
+Writer = Annotated[Caller, Depends(require(Permission.write))]
+Deleter = Annotated[Caller, Depends(require(Permission.delete))]
+Admin = Annotated[Caller, Depends(require(Permission.admin))]

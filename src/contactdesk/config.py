@@ -1,0 +1,33 @@
+"""Settings: one class, read from the environment with the CONTACTDESK_ prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///contactdesk.db"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the service and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTACTDESK_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="sqlite:///path.db (default: contactdesk.db in the working directory) "
+        "or postgresql://user@host:port/db; the async driver is chosen automatically.",
+    )
+    db_pool_size: int = Field(10, description="PostgreSQL connections kept open per process.")
+    db_max_overflow: int = Field(10, description="Extra PostgreSQL connections under load.")
+    sqlite_busy_timeout_ms: int = Field(
+        30_000, description="How long a SQLite writer waits for the write lock."
+    )
+    log_level: str = Field("info", description="uvicorn log level.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

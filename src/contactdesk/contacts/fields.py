@@ -1,0 +1,247 @@
+"""Validation and normalisation of the writable contact fields (contract §6 and §7)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+MAX_TEXT = 255
+MAX_URL = 2048
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
+PHONE_RE = re.compile(r"\+[1-9][0-9]{1,14}")
+
+LABELS = {
+    "name": "Name",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "phone_number": "Phone number",
+    "identifier": "Identifier",
+    "avatar_url": "Avatar url",
+    "thumbnail": "Thumbnail",
+    "blocked": "Blocked",
+    "availability_status": "Availability status",
+    "last_activity_at": "Last activity at",
+    "custom_attributes": "Custom attributes",
+    "additional_attributes": "Additional attributes",
+    "inbox_id": "Inbox",
+    "source_id": "Source",
+}
+
+
+def invalid(attribute: str) -> str:
+    return f"{LABELS[attribute]} is invalid"
+
+
+def too_long(attribute: str, maximum: int = MAX_TEXT) -> str:
+    return f"{LABELS[attribute]} is too long (maximum is {maximum} characters)"
+
+
+class FieldError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class ContactInput:
+    """The recognised fields of a create or update body, normalised; unknown keys are dropped."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _text(attribute: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FieldError(invalid(attribute))
+    if len(value) > MAX_TEXT:
+        raise FieldError(too_long(attribute))
+    return value
+
+
+def _email(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldError(invalid("email"))
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_TEXT:
+        raise FieldError(too_long("email"))
+    if not EMAIL_RE.fullmatch(value):
+        raise FieldError("Email is invalid")
+    return value.lower()
+
+
+def _phone(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldError("Phone number should be in e164 format")
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_TEXT:
+        raise FieldError(too_long("phone_number"))
+    if not PHONE_RE.fullmatch(value):
+        raise FieldError("Phone number should be in e164 format")
+    return value
+
+
+def _identifier(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise FieldError(invalid("identifier"))
+    if value == "":
+        return None
+    if len(value) > MAX_TEXT:
+        raise FieldError(too_long("identifier"))
+    return value
+
+
+def _url(attribute: str, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise FieldError(invalid(attribute))
+    if len(value) > MAX_URL:
+        raise FieldError(too_long(attribute, MAX_URL))
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise FieldError(invalid(attribute)) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FieldError(invalid(attribute))
+    if any(ch.isspace() for ch in value):
+        raise FieldError(invalid(attribute))
+    return value
+
+
+def _blocked(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise FieldError(invalid("blocked"))
+
+
+def _availability(value: Any) -> str:
+    if value in ("online", "offline"):
+        return str(value)
+    raise FieldError(invalid("availability_status"))
+
+
+def parse_epoch(value: Any) -> int | None:
+    """Epoch seconds from an integer, a string of digits or an ISO 8601 timestamp."""
+    if value is None:
+        return None
+    seconds: int
+    if isinstance(value, bool):
+        raise FieldError(invalid("last_activity_at"))
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float) and value.is_integer():
+        seconds = int(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            seconds = int(text)
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise FieldError(invalid("last_activity_at")) from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = int(moment.timestamp())
+    else:
+        raise FieldError(invalid("last_activity_at"))
+    if not 0 <= seconds <= MAX_EPOCH:
+        raise FieldError(invalid("last_activity_at"))
+    return seconds
+
+
+def _attributes(attribute: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FieldError(invalid(attribute))
+    if len(orjson.dumps(value)) > MAX_ATTRIBUTES_BYTES:
+        raise FieldError(f"{LABELS[attribute]} is too large (maximum is 16 KB)")
+    return value
+
+
+def parse_contact_fields(body: dict[str, Any], *, creating: bool) -> ContactInput:
+    """Validate every writable field present in the body and collect every problem."""
+    result = ContactInput()
+
+    def take(attribute: str, parse: Any, *args: Any) -> None:
+        if attribute not in body:
+            return
+        try:
+            result.values[attribute] = parse(*args, body[attribute])
+        except FieldError as error:
+            result.problems.append((attribute, error.message))
+
+    for attribute in ("name", "first_name", "last_name"):
+        take(attribute, _text, attribute)
+    take("email", _email)
+    take("phone_number", _phone)
+    take("identifier", _identifier)
+    # avatar_url and thumbnail are one field; avatar_url wins when both are sent.
+    avatar_key = "avatar_url" if "avatar_url" in body else "thumbnail"
+    if avatar_key in body:
+        try:
+            result.values["thumbnail"] = _url(avatar_key, body[avatar_key])
+        except FieldError as error:
+            result.problems.append((avatar_key, error.message))
+    take("blocked", _blocked)
+    take("availability_status", _availability)
+    if "last_activity_at" in body:
+        try:
+            result.values["last_activity_at"] = parse_epoch(body["last_activity_at"])
+        except FieldError as error:
+            result.problems.append(("last_activity_at", error.message))
+    for attribute in ("additional_attributes", "custom_attributes"):
+        if attribute not in body:
+            continue
+        if body[attribute] is None:
+            if creating:
+                result.values[attribute] = {}
+            continue
+        take(attribute, _attributes, attribute)
+    return result
+
+
+def parse_inbox_id(value: Any) -> int | None:
+    """An inbox id: an integer or a string of digits; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    raise FieldError(invalid("inbox_id"))
+
+
+def parse_source_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise FieldError(invalid("source_id"))
+    if len(value) > MAX_TEXT:
+        raise FieldError(too_long("source_id"))
+    return value

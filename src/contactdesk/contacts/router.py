@@ -1,0 +1,233 @@
+"""Contacts routes; mounted once per dialect (see dialects.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from contactdesk.auth import Deleter, Reader, SessionDep, Writer
+from contactdesk.body import json_object
+from contactdesk.contacts import schemas
+from contactdesk.contacts.fields import FieldError, parse_contact_fields, parse_inbox_id, parse_source_id
+from contactdesk.contacts.listing import parse_bool_param, parse_list_query
+from contactdesk.contacts.serialize import contact_inbox_json, contact_json
+from contactdesk.contacts.service import (
+    create_contact,
+    delete_contact,
+    get_contact,
+    list_contacts,
+    render,
+    update_contact,
+)
+from contactdesk.errors import InvalidParameter, ValidationFailed
+from contactdesk.responses import OrjsonResponse, empty_ok, errors
+
+router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
+
+PageParam = Annotated[
+    str | None, Query(description="1-based page number (default 1); 15 contacts a page")
+]
+PageSizeParam = Annotated[str | None, Query(description="Contacts a page, 1-100 (default 15)")]
+SortParam = Annotated[
+    str | None,
+    Query(
+        description="email, name, phone_number, last_activity_at, created_at, company "
+        "(alias company_name), city, country; a leading - sorts descending. "
+        "Default: created_at descending"
+    ),
+]
+DirectionParam = Annotated[
+    str | None, Query(description="asc or desc; overrides the - prefix of sort")
+]
+LabelsParam = Annotated[
+    list[str] | None,
+    Query(description="Contacts with any of these labels (case-insensitive); a,b also works"),
+]
+LabelsBracketParam = Annotated[
+    list[str] | None, Query(alias="labels[]", description="Same as labels")
+]
+IncludeParam = Annotated[
+    str | None,
+    Query(description="true/1 (default) or false/0: include contact_inboxes"),
+]
+SearchParam = Annotated[
+    str | None,
+    Query(
+        description="Case-insensitive substring of name, email, phone_number, identifier or "
+        "company; digits also match the id"
+    ),
+]
+
+
+@router.get(
+    "/contacts",
+    summary="List contacts",
+    response_model=schemas.ContactList,
+    responses=errors(422),
+)
+async def list_route(
+    request: Request,
+    session: SessionDep,
+    caller: Reader,
+    page: PageParam = None,
+    page_size: PageSizeParam = None,
+    sort: SortParam = None,
+    direction: DirectionParam = None,
+    labels: LabelsParam = None,
+    labels_brackets: LabelsBracketParam = None,
+    include_contact_inboxes: IncludeParam = None,
+    q: SearchParam = None,
+) -> Response:
+    """List the account's contacts, newest first, with an exact count."""
+    query = parse_list_query(request.query_params)
+    return OrjsonResponse(await list_contacts(session, caller.account_id, query))
+
+
+@router.get(
+    "/contacts/search",
+    summary="Search contacts",
+    response_model=schemas.ContactList,
+    responses=errors(422),
+)
+async def search_route(
+    request: Request,
+    session: SessionDep,
+    caller: Reader,
+    q: SearchParam = None,
+    page: PageParam = None,
+    page_size: PageSizeParam = None,
+    sort: SortParam = None,
+    direction: DirectionParam = None,
+    labels: LabelsParam = None,
+    labels_brackets: LabelsBracketParam = None,
+    include_contact_inboxes: IncludeParam = None,
+) -> Response:
+    """Search contacts by a substring; q is required."""
+    query = parse_list_query(request.query_params)
+    if not query.q:
+        raise InvalidParameter("Specify search string with parameter q")
+    return OrjsonResponse(await list_contacts(session, caller.account_id, query))
+
+
+@router.get(
+    "/contacts/{contact_id}",
+    summary="Show a contact",
+    response_model=schemas.ContactShow,
+    responses=errors(404, 422),
+)
+async def show_route(
+    request: Request,
+    session: SessionDep,
+    caller: Reader,
+    contact_id: str,
+    include_contact_inboxes: IncludeParam = None,
+) -> Response:
+    """One contact of the account."""
+    include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
+    contact = await get_contact(session, caller.account_id, contact_id)
+    return OrjsonResponse(
+        {"payload": await render(session, contact, include_contact_inboxes=include)}
+    )
+
+
+@router.post(
+    "/contacts",
+    summary="Create a contact",
+    response_model=schemas.ContactCreated,
+    responses=errors(400, 404, 422),
+    openapi_extra=schemas.request_body(schemas.ContactCreateBody),
+)
+async def create_route(request: Request, session: SessionDep, caller: Writer) -> Response:
+    """Create a contact, attached to an inbox when inbox_id is given (required in v2)."""
+    body = await json_object(request)
+    data = parse_contact_fields(body, creating=True)
+    inbox_id = source_id = None
+    try:
+        inbox_id = parse_inbox_id(body.get("inbox_id"))
+        if inbox_id is None and caller.dialect == "v2":
+            data.problems.append(("inbox_id", "Inbox can't be blank"))
+    except FieldError as error:
+        data.problems.append(("inbox_id", error.message))
+    try:
+        source_id = parse_source_id(body.get("source_id"))
+    except FieldError as error:
+        data.problems.append(("source_id", error.message))
+    if data.problems:
+        raise ValidationFailed(data.problems)
+    created = await create_contact(session, caller.account_id, data, inbox_id, source_id)
+    await session.commit()
+    contact_inboxes = []
+    if created.inbox is not None and created.source_id is not None:
+        contact_inboxes.append(contact_inbox_json(created.source_id, created.inbox))
+    return OrjsonResponse(
+        {
+            "payload": {
+                "contact": contact_json(created.contact, contact_inboxes),
+                "contact_inbox": contact_inboxes[0]
+                if contact_inboxes
+                else {"inbox": None, "source_id": None},
+            }
+        }
+    )
+
+
+async def _update(
+    request: Request, session: SessionDep, caller: Writer, contact_id: str
+) -> Response:
+    include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
+    body = await json_object(request)
+    data = parse_contact_fields(body, creating=False)
+    if data.problems:
+        # An unknown contact is a 404 even when the body is also wrong.
+        await get_contact(session, caller.account_id, contact_id)
+        raise ValidationFailed(data.problems)
+    contact = await update_contact(session, caller.account_id, contact_id, data)
+    rendered = await render(session, contact, include_contact_inboxes=include)
+    await session.commit()
+    return OrjsonResponse({"payload": rendered})
+
+
+_update_doc = {
+    "response_model": schemas.ContactShow,
+    "responses": errors(400, 404, 422),
+    "openapi_extra": schemas.request_body(schemas.ContactUpdateBody),
+}
+
+
+@router.patch("/contacts/{contact_id}", summary="Update a contact", **_update_doc)  # type: ignore[arg-type]
+async def patch_route(
+    request: Request,
+    session: SessionDep,
+    caller: Writer,
+    contact_id: str,
+    include_contact_inboxes: IncludeParam = None,
+) -> Response:
+    """Change only the keys sent; custom and additional attributes are merged."""
+    return await _update(request, session, caller, contact_id)
+
+
+@router.put("/contacts/{contact_id}", summary="Update a contact (PUT)", **_update_doc)  # type: ignore[arg-type]
+async def put_route(
+    request: Request,
+    session: SessionDep,
+    caller: Writer,
+    contact_id: str,
+    include_contact_inboxes: IncludeParam = None,
+) -> Response:
+    """Same as PATCH: a partial update (an SDK updates with PUT)."""
+    return await _update(request, session, caller, contact_id)
+
+
+@router.delete(
+    "/contacts/{contact_id}",
+    summary="Delete a contact",
+    response_class=Response,
+    responses={200: {"description": "Deleted; empty body"}, **errors(404)},
+)
+async def delete_route(session: SessionDep, caller: Deleter, contact_id: str) -> Response:
+    """Delete a contact with its contact inboxes and labels (administrators only)."""
+    await delete_contact(session, caller.account_id, contact_id)
+    await session.commit()
+    return empty_ok()

@@ -1,0 +1,130 @@
+"""Pydantic models of the request and response bodies, for the OpenAPI document.
+
+Routes parse bodies themselves (the contract's error bodies and messages are not Pydantic's)
+and emit plain dicts, so these models describe the wire format without sitting on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InboxOut(BaseModel):
+    id: int
+    avatar_url: str = Field(description='Avatar URL or ""')
+    channel_id: int
+    name: str
+    channel_type: str = Field(examples=["Channel::Api"])
+    provider: str | None
+
+
+class ContactInboxOut(BaseModel):
+    source_id: str
+    inbox: InboxOut
+
+
+class ContactOut(BaseModel):
+    additional_attributes: dict[str, Any]
+    availability_status: Literal["online", "offline"]
+    email: str | None
+    id: int
+    name: str
+    first_name: str
+    last_name: str
+    phone_number: str | None = Field(description="E.164")
+    blocked: bool
+    identifier: str | None
+    thumbnail: str
+    custom_attributes: dict[str, Any]
+    conversations_count: int
+    last_activity_at: int | None = Field(description="epoch seconds")
+    created_at: int = Field(description="epoch seconds")
+    contact_inboxes: list[ContactInboxOut] | None = Field(
+        None, description="Present unless include_contact_inboxes=false"
+    )
+
+
+class ListMeta(BaseModel):
+    count: int = Field(description="Exact number of matching contacts")
+    current_page: str | int = Field(
+        description="The page parameter as sent (a string), or the integer 1 when absent"
+    )
+
+
+class ContactList(BaseModel):
+    meta: ListMeta
+    payload: list[ContactOut]
+
+
+class ContactShow(BaseModel):
+    payload: ContactOut
+
+
+class CreatedContactInbox(BaseModel):
+    inbox: InboxOut | None
+    source_id: str | None
+
+
+class CreatedPayload(BaseModel):
+    contact: ContactOut
+    contact_inbox: CreatedContactInbox
+
+
+class ContactCreated(BaseModel):
+    payload: CreatedPayload
+
+
+class LabelList(BaseModel):
+    payload: list[str]
+
+
+class InboxList(BaseModel):
+    payload: list[InboxOut]
+
+
+class ContactUpdateBody(BaseModel):
+    """Every key is optional; only the keys sent change. Unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(None, max_length=255)
+    first_name: str | None = Field(None, max_length=255)
+    last_name: str | None = Field(None, max_length=255)
+    email: str | None = Field(None, max_length=255, description="Stored lower-cased")
+    phone_number: str | None = Field(None, description="E.164, e.g. +14155550123")
+    identifier: str | int | None = Field(None, description="External id, unique per account")
+    avatar_url: str | None = Field(None, description="http(s) URL; wins over thumbnail")
+    thumbnail: str | None = None
+    blocked: bool | Literal["true", "false"] | None = None
+    availability_status: Literal["online", "offline"] | None = None
+    last_activity_at: int | str | None = Field(
+        None, description="Epoch seconds, a string of digits or ISO 8601"
+    )
+    additional_attributes: dict[str, Any] | None = Field(
+        None, description="Merged into the stored object on update (at most 16 KB)"
+    )
+    custom_attributes: dict[str, Any] | None = Field(
+        None, description="Merged into the stored object on update (at most 16 KB)"
+    )
+
+
+class ContactCreateBody(ContactUpdateBody):
+    inbox_id: int | str | None = Field(
+        None, description="Required in the v2 (LiveDesk) dialect; optional in v1"
+    )
+    source_id: str | None = Field(None, description="Generated (a UUID) for API inboxes")
+
+
+class LabelsBody(BaseModel):
+    labels: list[str] = Field(description="Replaces the contact's labels; [] clears them")
+
+
+def request_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

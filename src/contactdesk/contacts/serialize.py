@@ -1,0 +1,48 @@
+"""Contacts and inboxes as the JSON objects of contract §2; plain dicts, no model round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contactdesk.models import Contact, Inbox
+
+
+def inbox_json(inbox: Inbox) -> dict[str, Any]:
+    return {
+        "id": inbox.id,
+        "avatar_url": inbox.avatar_url or "",
+        "channel_id": inbox.id,
+        "name": inbox.name,
+        "channel_type": inbox.channel_type,
+        "provider": inbox.provider,
+    }
+
+
+def contact_inbox_json(source_id: str, inbox: Inbox) -> dict[str, Any]:
+    return {"source_id": source_id, "inbox": inbox_json(inbox)}
+
+
+def contact_json(
+    contact: Contact, contact_inboxes: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """contact_inboxes=None omits the key (include_contact_inboxes=false)."""
+    data: dict[str, Any] = {
+        "additional_attributes": contact.additional_attributes or {},
+        "availability_status": contact.availability_status,
+        "email": contact.email,
+        "id": contact.id,
+        "name": contact.name,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "phone_number": contact.phone_number,
+        "blocked": bool(contact.blocked),
+        "identifier": contact.identifier,
+        "thumbnail": contact.thumbnail or "",
+        "custom_attributes": contact.custom_attributes or {},
+        "conversations_count": 0,
+        "last_activity_at": contact.last_activity_at,
+        "created_at": contact.created_at,
+    }
+    if contact_inboxes is not None:
+        data["contact_inboxes"] = contact_inboxes
+    return data

@@ -1,0 +1,296 @@
+"""The contacts domain: every query here is scoped by account. Services flush, routes commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactdesk.contacts.fields import ContactInput
+from contactdesk.contacts.listing import ListQuery, order_by, search_condition
+from contactdesk.contacts.serialize import contact_inbox_json, contact_json
+from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.inboxes.service import get_inbox
+from contactdesk.models import Contact, ContactInbox, ContactLabel, Inbox, Label
+from contactdesk.models._time import now_epoch
+
+MAX_ID = 2**63 - 1
+UNIQUE_FIELDS = (
+    ("email", "Email has already been taken"),
+    ("phone_number", "Phone number has already been taken"),
+    ("identifier", "Identifier has already been taken"),
+)
+# A page so deep that its offset cannot be a SQL integer is simply empty.
+MAX_OFFSET = 2**62
+
+
+def scoped(account_id: int) -> sa.Select[tuple[Contact]]:
+    return sa.select(Contact).where(Contact.account_id == account_id)
+
+
+def parse_contact_id(raw: str) -> int | None:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+async def get_contact(
+    session: AsyncSession, account_id: int, contact_id: str | int, *, for_update: bool = False
+) -> Contact:
+    parsed = contact_id if isinstance(contact_id, int) else parse_contact_id(contact_id)
+    if parsed is None:
+        raise NotFound()
+    statement = scoped(account_id).where(Contact.id == parsed)
+    if for_update:
+        statement = statement.with_for_update()
+    contact = (await session.execute(statement)).scalar_one_or_none()
+    if contact is None:
+        raise NotFound()
+    return contact
+
+
+async def contact_inboxes_of(
+    session: AsyncSession, account_id: int, contact_ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """The contact inboxes of many contacts in one query."""
+    result: dict[int, list[dict[str, Any]]] = {cid: [] for cid in contact_ids}
+    if not contact_ids:
+        return result
+    rows = await session.execute(
+        sa.select(ContactInbox.contact_id, ContactInbox.source_id, Inbox)
+        .join(Inbox, Inbox.id == ContactInbox.inbox_id)
+        .where(ContactInbox.account_id == account_id, ContactInbox.contact_id.in_(contact_ids))
+        .order_by(ContactInbox.id)
+    )
+    for contact_id, source_id, inbox in rows:
+        result[contact_id].append(contact_inbox_json(source_id, inbox))
+    return result
+
+
+async def render(
+    session: AsyncSession, contact: Contact, *, include_contact_inboxes: bool = True
+) -> dict[str, Any]:
+    inboxes = None
+    if include_contact_inboxes:
+        inboxes = (await contact_inboxes_of(session, contact.account_id, [contact.id]))[contact.id]
+    return contact_json(contact, inboxes)
+
+
+async def find_conflicts(
+    session: AsyncSession, account_id: int, values: dict[str, Any], exclude_id: int | None = None
+) -> ValidationFailed | None:
+    """Which unique fields of values another contact of the account already holds."""
+    wanted = [(f, m) for f, m in UNIQUE_FIELDS if values.get(f) is not None]
+    if not wanted:
+        return None
+    conditions = [getattr(Contact, f) == values[f] for f, _ in wanted]
+    statement = sa.select(Contact.id, Contact.email, Contact.phone_number, Contact.identifier).where(
+        Contact.account_id == account_id, sa.or_(*conditions)
+    )
+    if exclude_id is not None:
+        statement = statement.where(Contact.id != exclude_id)
+    rows = (await session.execute(statement)).all()
+    problems: list[tuple[str, str]] = []
+    first_id: int | None = None
+    for attribute, message in wanted:
+        holder = next((r.id for r in rows if getattr(r, attribute) == values[attribute]), None)
+        if holder is not None:
+            problems.append((attribute, message))
+            first_id = holder if first_id is None else first_id
+    if not problems:
+        return None
+    return ValidationFailed(problems, extra={"conflicting_contact_id": first_id})
+
+
+def _derive_name(values: dict[str, Any], first: str, last: str) -> None:
+    """first_name/last_name without name: name is the non-empty ones joined by a space."""
+    if "name" in values or not ({"first_name", "last_name"} & values.keys()):
+        return
+    values["name"] = " ".join(part for part in (first, last) if part)
+
+
+def default_source_id(inbox: Inbox, contact: Contact) -> str:
+    """The source_id an inbox gives a contact when the client sends none (contract §4.6)."""
+    channel = inbox.channel_type
+    if channel == "Channel::Email":
+        if not contact.email:
+            raise ValidationFailed([("email", "Email can't be blank for an email inbox")])
+        return contact.email
+    if channel in ("Channel::Sms", "Channel::Whatsapp"):
+        if not contact.phone_number:
+            raise ValidationFailed(
+                [("phone_number", "Phone number can't be blank for this inbox")]
+            )
+        phone = contact.phone_number
+        return phone.removeprefix("+") if channel == "Channel::Whatsapp" else phone
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Created:
+    contact: Contact
+    inbox: Inbox | None
+    source_id: str | None
+
+
+async def _source_taken(session: AsyncSession, inbox_id: int, source_id: str) -> bool:
+    found = await session.execute(
+        sa.select(ContactInbox.id).where(
+            ContactInbox.inbox_id == inbox_id, ContactInbox.source_id == source_id
+        )
+    )
+    return found.first() is not None
+
+
+async def create_contact(
+    session: AsyncSession,
+    account_id: int,
+    data: ContactInput,
+    inbox_id: int | None,
+    source_id: str | None,
+) -> Created:
+    """Insert a contact (and its contact inbox) in one transaction; duplicates become 422."""
+    values = dict(data.values)
+    _derive_name(values, values.get("first_name", ""), values.get("last_name", ""))
+    for attempt in range(3):
+        inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
+        now = now_epoch()
+        contact = Contact(
+            account_id=account_id,
+            created_at=now,
+            updated_at=now,
+            name="",
+            first_name="",
+            last_name="",
+            blocked=False,
+            thumbnail="",
+            availability_status="offline",
+            additional_attributes={},
+            custom_attributes={},
+        )
+        for key, value in values.items():
+            setattr(contact, key, value)
+        session.add(contact)
+        try:
+            await session.flush()
+            chosen = None
+            if inbox is not None:
+                chosen = source_id or default_source_id(inbox, contact)
+                session.add(
+                    ContactInbox(
+                        account_id=account_id,
+                        contact_id=contact.id,
+                        inbox_id=inbox.id,
+                        source_id=chosen,
+                        hmac_verified=False,
+                        created_at=now,
+                    )
+                )
+                await session.flush()
+            return Created(contact, inbox, chosen)
+        except IntegrityError:
+            await session.rollback()
+        conflict = await find_conflicts(session, account_id, values)
+        if conflict is not None:
+            raise conflict
+        if inbox is not None and source_id and await _source_taken(session, inbox.id, source_id):
+            raise ValidationFailed([("source_id", "Source has already been taken")])
+        if attempt == 2:
+            break
+    raise ValidationFailed([("contact", "Contact could not be saved, please retry")])
+
+
+async def update_contact(
+    session: AsyncSession, account_id: int, contact_id: str, data: ContactInput
+) -> Contact:
+    """Apply the sent fields; JSON attributes merge top-level keys into the stored objects."""
+    contact = await get_contact(session, account_id, contact_id, for_update=True)
+    values = dict(data.values)
+    _derive_name(
+        values,
+        values.get("first_name", contact.first_name),
+        values.get("last_name", contact.last_name),
+    )
+    conflict = await find_conflicts(session, account_id, values, exclude_id=contact.id)
+    if conflict is not None:
+        raise conflict
+    for key, value in values.items():
+        if key in ("custom_attributes", "additional_attributes"):
+            value = {**(getattr(contact, key) or {}), **value}
+        setattr(contact, key, value)
+    contact.updated_at = now_epoch()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request took the value between our check and our write.
+        await session.rollback()
+        conflict = await find_conflicts(session, account_id, values, exclude_id=contact.id)
+        raise conflict or ValidationFailed(
+            [("contact", "Contact could not be saved, please retry")]
+        ) from None
+    return contact
+
+
+async def delete_contact(session: AsyncSession, account_id: int, contact_id: str) -> None:
+    parsed = parse_contact_id(contact_id)
+    if parsed is None:
+        raise NotFound()
+    result = await session.execute(
+        sa.delete(Contact)
+        .where(Contact.account_id == account_id, Contact.id == parsed)
+        .returning(Contact.id)
+    )
+    if result.first() is None:
+        raise NotFound()
+
+
+def _filters(dialect: str, account_id: int, query: ListQuery) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [Contact.account_id == account_id]
+    if query.labels:
+        conditions.append(
+            Contact.id.in_(
+                sa.select(ContactLabel.contact_id)
+                .join(Label, Label.id == ContactLabel.label_id)
+                .where(Label.account_id == account_id, Label.name_lower.in_(query.labels))
+            )
+        )
+    if query.q:
+        conditions.append(search_condition(dialect, query.q))
+    return conditions
+
+
+async def list_contacts(
+    session: AsyncSession, account_id: int, query: ListQuery
+) -> dict[str, Any]:
+    """One count, one page, one contact-inboxes query, whatever the page size."""
+    dialect = session.get_bind().dialect.name
+    conditions = _filters(dialect, account_id, query)
+    count = (
+        await session.execute(sa.select(sa.func.count()).select_from(Contact).where(*conditions))
+    ).scalar_one()
+    contacts: list[Contact] = []
+    if query.offset < MAX_OFFSET:
+        contacts = list(
+            (
+                await session.execute(
+                    sa.select(Contact)
+                    .where(*conditions)
+                    .order_by(*order_by(dialect, query))
+                    .limit(query.page_size)
+                    .offset(query.offset)
+                )
+            ).scalars()
+        )
+    inboxes: dict[int, list[dict[str, Any]]] = {}
+    if query.include_contact_inboxes:
+        inboxes = await contact_inboxes_of(session, account_id, [c.id for c in contacts])
+    payload = [
+        contact_json(c, inboxes[c.id] if query.include_contact_inboxes else None) for c in contacts
+    ]
+    return {"meta": {"count": count, "current_page": query.page_echo}, "payload": payload}

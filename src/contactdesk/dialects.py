@@ -1,0 +1,25 @@
+"""Both API dialects: each is a router prefix plus an authentication dependency."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from contactdesk.auth import chatwoot_caller, livedesk_caller
+from contactdesk.contacts.router import router as contacts_router
+from contactdesk.inboxes.router import router as inboxes_router
+from contactdesk.labels.router import router as labels_router
+
+DOMAIN_ROUTERS = (contacts_router, labels_router, inboxes_router)
+
+DIALECTS = (
+    ("/api/v2/accounts", livedesk_caller, "LiveDesk (v2)"),
+    ("/api/v1/accounts/{account_id}", chatwoot_caller, "Chatwoot (v1)"),
+)
+
+
+def mount_dialects(app: FastAPI) -> None:
+    for prefix, authenticate, tag in DIALECTS:
+        dialect = APIRouter(prefix=prefix, dependencies=[Depends(authenticate)])
+        for router in DOMAIN_ROUTERS:
+            dialect.include_router(router, tags=[tag])
+        app.include_router(dialect)

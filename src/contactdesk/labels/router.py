@@ -1,0 +1,45 @@
+"""A contact's labels."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from contactdesk.auth import Reader, SessionDep, Writer
+from contactdesk.body import json_object
+from contactdesk.contacts import schemas
+from contactdesk.contacts.service import get_contact
+from contactdesk.labels.service import labels_of, parse_labels_body, replace_labels
+from contactdesk.responses import OrjsonResponse, errors
+
+router = APIRouter(tags=["labels"], default_response_class=OrjsonResponse)
+
+
+@router.get(
+    "/contacts/{contact_id}/labels",
+    summary="List a contact's labels",
+    response_model=schemas.LabelList,
+    responses=errors(404),
+)
+async def list_labels_route(session: SessionDep, caller: Reader, contact_id: str) -> Response:
+    """The contact's labels, sorted case-insensitively."""
+    contact = await get_contact(session, caller.account_id, contact_id)
+    return OrjsonResponse({"payload": await labels_of(session, caller.account_id, contact.id)})
+
+
+@router.post(
+    "/contacts/{contact_id}/labels",
+    summary="Replace a contact's labels",
+    response_model=schemas.LabelList,
+    responses=errors(400, 404, 422),
+    openapi_extra=schemas.request_body(schemas.LabelsBody),
+)
+async def set_labels_route(
+    request: Request, session: SessionDep, caller: Writer, contact_id: str
+) -> Response:
+    """Replace the whole label set; [] clears it."""
+    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    names = parse_labels_body(await json_object(request))
+    result = await replace_labels(session, caller.account_id, contact.id, names)
+    await session.commit()
+    return OrjsonResponse({"payload": result})

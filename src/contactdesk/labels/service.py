@@ -1,0 +1,99 @@
+"""Labels of a contact: a set, unique ignoring case, replaced as a whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactdesk.errors import ValidationFailed
+from contactdesk.models import ContactLabel, Label
+from contactdesk.models._time import now_epoch
+
+MAX_LABEL = 255
+
+
+def _problem(message: str) -> ValidationFailed:
+    return ValidationFailed([("labels", message)])
+
+
+def parse_labels_body(body: dict[str, Any]) -> list[str]:
+    """Trimmed, 1-255 characters, no commas; duplicates ignoring case keep the first spelling."""
+    raw = body.get("labels")
+    if not isinstance(raw, list):
+        raise _problem("Labels is invalid")
+    names: list[str] = []
+    seen: set[str] = set()
+    for item in raw:
+        if not isinstance(item, str):
+            raise _problem("Labels is invalid")
+        name = item.strip()
+        if not name:
+            raise _problem("Labels can't be blank")
+        if len(name) > MAX_LABEL:
+            raise _problem(f"Labels is too long (maximum is {MAX_LABEL} characters)")
+        if "," in name:
+            raise _problem("Labels can't contain a comma")
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    return names
+
+
+def sorted_labels(names: list[str]) -> list[str]:
+    return sorted(names, key=lambda name: (name.lower(), name))
+
+
+async def labels_of(session: AsyncSession, account_id: int, contact_id: int) -> list[str]:
+    rows = await session.execute(
+        sa.select(ContactLabel.name).where(
+            ContactLabel.account_id == account_id, ContactLabel.contact_id == contact_id
+        )
+    )
+    return sorted_labels(list(rows.scalars()))
+
+
+async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str]) -> dict[str, int]:
+    """Ids of the account's labels, creating the missing ones (safe under concurrency)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = now_epoch()
+    await session.execute(
+        insert(Label)
+        .values([{"account_id": account_id, "name_lower": n, "created_at": now} for n in lowered])
+        .on_conflict_do_nothing(index_elements=["account_id", "name_lower"])
+    )
+    rows = await session.execute(
+        sa.select(Label.name_lower, Label.id).where(
+            Label.account_id == account_id, Label.name_lower.in_(lowered)
+        )
+    )
+    return {name: label_id for name, label_id in rows.tuples()}
+
+
+async def replace_labels(
+    session: AsyncSession, account_id: int, contact_id: int, names: list[str]
+) -> list[str]:
+    await session.execute(
+        sa.delete(ContactLabel).where(
+            ContactLabel.account_id == account_id, ContactLabel.contact_id == contact_id
+        )
+    )
+    if names:
+        ids = await _label_ids(session, account_id, [n.lower() for n in names])
+        await session.execute(
+            sa.insert(ContactLabel),
+            [
+                {
+                    "contact_id": contact_id,
+                    "label_id": ids[n.lower()],
+                    "account_id": account_id,
+                    "name": n,
+                }
+                for n in names
+            ],
+        )
+    return sorted_labels(names)

@@ -1,0 +1,22 @@
+"""ORM models; importing this package registers every table on Base.metadata."""
+
+from contactdesk.models.account import Account, AccountUser, Role
+from contactdesk.models.api_key import ApiKey
+from contactdesk.models.contact import Contact
+from contactdesk.models.inbox import ContactInbox, Inbox
+from contactdesk.models.label import ContactLabel, Label
+from contactdesk.models.user import AccessToken, User
+
+__all__ = [
+    "AccessToken",
+    "Account",
+    "AccountUser",
+    "ApiKey",
+    "Contact",
+    "ContactInbox",
+    "ContactLabel",
+    "Inbox",
+    "Label",
+    "Role",
+    "User",
+]

@@ -1,0 +1,5 @@
+import time
+
+
+def now_epoch() -> int:
+    return int(time.time())

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from contactdesk.db import Base, BigId
+from contactdesk.models._time import now_epoch
+
+
+class Role(enum.StrEnum):
+    administrator = "administrator"
+    agent = "agent"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[int] = mapped_column(sa.BigInteger, default=now_epoch)
+
+
+class AccountUser(Base):
+    """Membership of a user in an account, with a role."""
+
+    __tablename__ = "account_users"
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('administrator', 'agent')", name="role"),
+        sa.Index("ix_account_users_user_id", "user_id"),
+    )
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(20))
+    created_at: Mapped[int] = mapped_column(sa.BigInteger, default=now_epoch)

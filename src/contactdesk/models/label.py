@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from contactdesk.db import Base, BigId
+from contactdesk.models._time import now_epoch
+
+
+class Label(Base):
+    """A label known to an account, identified case-insensitively by its lower-cased name."""
+
+    __tablename__ = "labels"
+    __table_args__ = (sa.UniqueConstraint("account_id", "name_lower"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    name_lower: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[int] = mapped_column(sa.BigInteger, default=now_epoch)
+
+
+class ContactLabel(Base):
+    """A label on a contact, with the spelling that contact was given."""
+
+    __tablename__ = "contact_labels"
+    __table_args__ = (
+        sa.Index("ix_contact_labels_label_id_contact_id", "label_id", "contact_id"),
+    )
+
+    contact_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    label_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(255))

@@ -1,0 +1,124 @@
+"""Creating accounts, users, API keys and inboxes (used by the CLI). Services flush only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactdesk.auth import ALL_SCOPES
+from contactdesk.contacts.fields import EMAIL_RE
+from contactdesk.inboxes.service import create_inbox
+from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, Role, User
+from contactdesk.models._time import now_epoch
+from contactdesk.models.inbox import CHANNEL_TYPES
+from contactdesk.security import digest, new_api_key, new_token
+
+
+class ProvisioningError(Exception):
+    """A bad argument; the CLI prints it and exits non-zero, having written nothing."""
+
+
+def _name(value: str, what: str = "name") -> str:
+    value = value.strip()
+    if not value:
+        raise ProvisioningError(f"{what} must not be blank")
+    if len(value) > 255:
+        raise ProvisioningError(f"{what} is too long (maximum is 255 characters)")
+    return value
+
+
+async def get_account(session: AsyncSession, account_id: int) -> Account:
+    account = await session.get(Account, account_id) if 0 < account_id < 2**63 else None
+    if account is None:
+        raise ProvisioningError(f"account {account_id} does not exist")
+    return account
+
+
+async def create_account(session: AsyncSession, name: str) -> Account:
+    account = Account(name=_name(name), created_at=now_epoch())
+    session.add(account)
+    await session.flush()
+    return account
+
+
+@dataclass
+class IssuedUser:
+    user: User
+    role: str
+    access_token: str
+
+
+async def issue_token(session: AsyncSession, user_id: int) -> str:
+    token = new_token()
+    session.add(AccessToken(user_id=user_id, token_digest=digest(token), created_at=now_epoch()))
+    await session.flush()
+    return token
+
+
+async def create_user(
+    session: AsyncSession, account_id: int, name: str, email: str, role: str
+) -> IssuedUser:
+    """Create the user (or reuse the one with this email), join the account, issue a token."""
+    await get_account(session, account_id)
+    if role not in tuple(Role):
+        raise ProvisioningError("role must be administrator or agent")
+    email = email.strip().lower()
+    if not EMAIL_RE.fullmatch(email) or len(email) > 255:
+        raise ProvisioningError(f"email {email!r} is invalid")
+    user = (await session.execute(sa.select(User).where(User.email == email))).scalar_one_or_none()
+    if user is None:
+        user = User(name=_name(name), email=email, created_at=now_epoch())
+        session.add(user)
+        await session.flush()
+    elif await session.get(AccountUser, (account_id, user.id)) is not None:
+        raise ProvisioningError(f"{email} is already a member of account {account_id}")
+    session.add(
+        AccountUser(account_id=account_id, user_id=user.id, role=role, created_at=now_epoch())
+    )
+    await session.flush()
+    return IssuedUser(user, role, await issue_token(session, user.id))
+
+
+def parse_scopes(raw: str | None) -> list[str]:
+    if raw is None:
+        return list(ALL_SCOPES)
+    scopes = [s.strip() for s in raw.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in ALL_SCOPES]
+    if unknown or not scopes:
+        raise ProvisioningError(
+            f"scopes must be a comma-separated list of: {', '.join(ALL_SCOPES)}"
+        )
+    return list(dict.fromkeys(scopes))
+
+
+@dataclass
+class IssuedKey:
+    key: ApiKey
+    secret: str
+    scopes: list[str]
+
+
+async def create_api_key(session: AsyncSession, account_id: int, scopes: list[str]) -> IssuedKey:
+    await get_account(session, account_id)
+    secret = new_token()
+    key = ApiKey(
+        account_id=account_id,
+        key=new_api_key(),
+        secret_digest=digest(secret),
+        scopes=" ".join(scopes),
+        created_at=now_epoch(),
+    )
+    session.add(key)
+    await session.flush()
+    return IssuedKey(key, secret, scopes)
+
+
+async def create_account_inbox(
+    session: AsyncSession, account_id: int, name: str, channel_type: str
+) -> Inbox:
+    await get_account(session, account_id)
+    if channel_type not in CHANNEL_TYPES:
+        raise ProvisioningError(f"channel type must be one of: {', '.join(CHANNEL_TYPES)}")
+    return await create_inbox(session, account_id, _name(name), channel_type)
