@@ -23,7 +23,7 @@ from contactdesk.security import digest
 MAX_ID = 2**63 - 1
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="contactdesk"'}
 MISSING_CREDENTIALS = "Missing credentials"
-INVALID_TOKEN = "Invalid Access Token"
+INVALID_TOKEN = "Invalid Access Token"  # noqa: S105  (a message, not a secret)
 NOT_A_MEMBER = "You are not authorized to access this account"
 
 
@@ -150,7 +150,9 @@ async def chatwoot_caller(
     if account is not None:
         role = (
             await session.execute(
-                sa.select(AccountUser.role).where(AccountUser.account_id == account, AccountUser.user_id == user_id)
+                sa.select(AccountUser.role).where(
+                    AccountUser.account_id == account, AccountUser.user_id == user_id
+                )
             )
         ).scalar_one_or_none()
     if account is None or role is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -175,7 +174,9 @@ async def _demo(session: AsyncSession) -> dict[str, Any]:
     if account is None:
         account = await create_account(session, DEMO_ACCOUNT)
         inbox = await create_account_inbox(session, account.id, "Demo API inbox", "Channel::Api")
-        issued = await create_user(session, account.id, "Demo Admin", DEMO_USER_EMAIL, "administrator")
+        issued = await create_user(
+            session, account.id, "Demo Admin", DEMO_USER_EMAIL, "administrator"
+        )
         token = issued.access_token
     else:
         inbox = (
@@ -222,7 +223,7 @@ def demo(
         "Try it (with `contactdesk serve` running):",
         f"  curl -s -X POST {base}/api/v2/accounts/contacts -H 'Authorization: Basic {basic}' "
         f"-H 'Content-Type: application/json' "
-        f"-d '{{\"inbox_id\": {creds['inbox_id']}, \"name\": \"Alice\", \"email\": \"alice@acme.inc\"}}'",
+        f'-d \'{{"inbox_id": {creds["inbox_id"]}, "name": "Alice", "email": "alice@acme.inc"}}\'',
         f"  curl -s '{base}/api/v2/accounts/contacts?page=1&sort=-last_activity_at' "
         f"-H 'Authorization: Basic {basic}'",
         f"  curl -s '{v1}/contacts/search?q=alice' -H 'api_access_token: {creds['access_token']}'",
@@ -236,4 +237,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

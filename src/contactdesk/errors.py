@@ -76,10 +76,6 @@ class ValidationFailed(AppError):
         return {"message": self.message, "attributes": attributes, **self.extra}
 
 
-class ServiceUnavailable(AppError):
-    status_code = 503
-
-
 # Response bodies, for the OpenAPI document.
 class ErrorBody(BaseModel):
     error: str

@@ -80,7 +80,7 @@ def _email(value: Any) -> str | None:
         raise FieldError(too_long("email"))
     if not EMAIL_RE.fullmatch(value):
         raise FieldError("Email is invalid")
-    return value.lower()
+    return str(value).lower()
 
 
 def _phone(value: Any) -> str | None:
@@ -95,7 +95,7 @@ def _phone(value: Any) -> str | None:
         raise FieldError(too_long("phone_number"))
     if not PHONE_RE.fullmatch(value):
         raise FieldError("Phone number should be in e164 format")
-    return value
+    return str(value)
 
 
 def _identifier(value: Any) -> str | None:

@@ -10,7 +10,12 @@ from starlette.responses import Response
 from contactdesk.auth import Deleter, Reader, SessionDep, Writer
 from contactdesk.body import json_object
 from contactdesk.contacts import schemas
-from contactdesk.contacts.fields import FieldError, parse_contact_fields, parse_inbox_id, parse_source_id
+from contactdesk.contacts.fields import (
+    FieldError,
+    parse_contact_fields,
+    parse_inbox_id,
+    parse_source_id,
+)
 from contactdesk.contacts.listing import parse_bool_param, parse_list_query
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.contacts.service import (

@@ -28,7 +28,7 @@ UNIQUE_FIELDS = (
 MAX_OFFSET = 2**62
 
 
-def scoped(account_id: int) -> sa.Select[tuple[Contact]]:
+def scoped(account_id: int) -> sa.Select[Contact]:
     return sa.select(Contact).where(Contact.account_id == account_id)
 
 
@@ -90,9 +90,9 @@ async def find_conflicts(
     if not wanted:
         return None
     conditions = [getattr(Contact, f) == values[f] for f, _ in wanted]
-    statement = sa.select(Contact.id, Contact.email, Contact.phone_number, Contact.identifier).where(
-        Contact.account_id == account_id, sa.or_(*conditions)
-    )
+    statement = sa.select(
+        Contact.id, Contact.email, Contact.phone_number, Contact.identifier
+    ).where(Contact.account_id == account_id, sa.or_(*conditions))
     if exclude_id is not None:
         statement = statement.where(Contact.id != exclude_id)
     rows = (await session.execute(statement)).all()
@@ -124,9 +124,7 @@ def default_source_id(inbox: Inbox, contact: Contact) -> str:
         return contact.email
     if channel in ("Channel::Sms", "Channel::Whatsapp"):
         if not contact.phone_number:
-            raise ValidationFailed(
-                [("phone_number", "Phone number can't be blank for this inbox")]
-            )
+            raise ValidationFailed([("phone_number", "Phone number can't be blank for this inbox")])
         phone = contact.phone_number
         return phone.removeprefix("+") if channel == "Channel::Whatsapp" else phone
     return str(uuid.uuid4())
@@ -265,9 +263,7 @@ def _filters(dialect: str, account_id: int, query: ListQuery) -> list[sa.ColumnE
     return conditions
 
 
-async def list_contacts(
-    session: AsyncSession, account_id: int, query: ListQuery
-) -> dict[str, Any]:
+async def list_contacts(session: AsyncSession, account_id: int, query: ListQuery) -> dict[str, Any]:
     """One count, one page, one contact-inboxes query, whatever the page size."""
     dialect = session.get_bind().dialect.name
     conditions = _filters(dialect, account_id, query)

@@ -26,9 +26,7 @@ class Contact(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE")
-    )
+    account_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(sa.String(255), default="")
     first_name: Mapped[str] = mapped_column(sa.String(255), default="")
     last_name: Mapped[str] = mapped_column(sa.String(255), default="")

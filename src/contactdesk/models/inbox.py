@@ -40,12 +40,8 @@ class ContactInbox(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE")
-    )
-    contact_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE")
-    )
+    account_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"))
     inbox_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("inboxes.id", ondelete="CASCADE"))
     source_id: Mapped[str] = mapped_column(sa.String(255))
     hmac_verified: Mapped[bool] = mapped_column(sa.Boolean, default=False)

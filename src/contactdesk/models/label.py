@@ -14,9 +14,7 @@ class Label(Base):
     __table_args__ = (sa.UniqueConstraint("account_id", "name_lower"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE")
-    )
+    account_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"))
     name_lower: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[int] = mapped_column(sa.BigInteger, default=now_epoch)
 
@@ -25,9 +23,7 @@ class ContactLabel(Base):
     """A label on a contact, with the spelling that contact was given."""
 
     __tablename__ = "contact_labels"
-    __table_args__ = (
-        sa.Index("ix_contact_labels_label_id_contact_id", "label_id", "contact_id"),
-    )
+    __table_args__ = (sa.Index("ix_contact_labels_label_id_contact_id", "label_id", "contact_id"),)
 
     contact_id: Mapped[int] = mapped_column(
         BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
