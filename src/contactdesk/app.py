@@ -50,7 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     mount_dialects(app)
 
-    @app.get("/healthz", tags=["operations"], summary="Health check")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Health check",
+        responses={503: {"description": "The database does not answer"}},
+    )
     async def healthz(request: Request) -> Response:
         """200 when the database answers, 503 otherwise."""
         db: Database = request.app.state.db
