@@ -1,0 +1,1 @@
+"""contactdesk benchmark: load realistic contacts, drive the real server with wrk."""

@@ -1,0 +1,219 @@
+"""python -m bench --database-url URL --contacts N --duration SECONDS --out results.json"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from bench import wrk
+from bench.load import BenchData, load
+
+ROOT = Path(__file__).resolve().parent.parent
+V2 = "/api/v2/accounts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not become ready")
+
+
+def descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            ppid = next(
+                int(line.split()[1])
+                for line in status.read_text().splitlines()
+                if line.startswith("PPid:")
+            )
+        except (OSError, StopIteration, ValueError):
+            continue
+        if ppid == pid:
+            child = int(status.parent.name)
+            children += [child, *descendants(child)]
+    return children
+
+
+def peak_rss_mb(pid: int) -> float:
+    peaks = []
+    for proc in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return max(peaks, default=0.0)
+
+
+class Server:
+    def __init__(self, command: list[str], env: dict[str, str], health: str) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            command, env=env, cwd=ROOT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_ready(health)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
+    """(name, path, lua) for the service; paths are relative to the v2 prefix."""
+    auth = base64.b64encode(f"{bench.api_key}:{bench.api_secret}".encode()).decode()
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
+    lo, hi = bench.min_id, bench.max_id
+    nonce = int(time.time())
+    show = wrk.script("GET", f'"{V2}/contacts/" .. math.random({lo}, {hi})', headers, None)
+    create = wrk.script(
+        "POST",
+        f'"{V2}/contacts"',
+        headers,
+        f'\'{{"inbox_id": {bench.inbox_id}, "name": "Bench " .. t .. "-" .. n, '
+        f'"email": "bench-{nonce}-\' .. t .. "-" .. n .. \'@load.test", '
+        f'"custom_attributes": {{"plan": "pro"}}}}\'',
+    )
+    update = wrk.script(
+        "PATCH",
+        f'"{V2}/contacts/" .. math.random({lo}, {hi})',
+        headers,
+        '\'{"custom_attributes": {"bench_counter": \' .. n .. \'}}\'',
+    )
+    return [
+        ("list_p1", "/contacts?page=1&sort=-last_activity_at", None),
+        ("list_p1_name", "/contacts?page=1&sort=name", None),
+        ("list_p1_company", "/contacts?page=1&sort=company", None),
+        ("list_deep", "/contacts?page=1000&sort=-last_activity_at", None),
+        ("list_labels", "/contacts?page=1&labels=vip", None),
+        ("search_3plus", "/contacts/search?q=smith", None),
+        ("search_short", "/contacts/search?q=jo", None),
+        ("show", "", show),
+        ("create", "", create),
+        ("update", "", update),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--out", default="results.json")
+    parser.add_argument("--only", help="comma-separated scenario names to run")
+    args = parser.parse_args(argv)
+
+    url: str = args.database_url
+    is_pg = make_url(url).get_backend_name().startswith("postgres")
+    print(f"loading {args.contacts} + {args.contacts} contacts into {url} ...", flush=True)
+    bench = load(url, args.contacts)
+    print(f"load: {bench.load_seconds:.1f} s", flush=True)
+
+    auth = base64.b64encode(f"{bench.api_key}:{bench.api_secret}".encode()).decode()
+    auth_headers = {"Authorization": f"Basic {auth}"}
+    env = {**os.environ, "CONTACTDESK_DATABASE_URL": url, "CONTACTDESK_LOG_LEVEL": "warning"}
+    only = set(args.only.split(",")) if args.only else None
+    results: list[dict[str, Any]] = []
+
+    def record(name: str, result: wrk.WrkResult) -> None:
+        results.append(
+            {
+                "name": name,
+                "rps": round(result.rps, 1),
+                "p50_ms": round(result.p50_ms, 2),
+                "p99_ms": round(result.p99_ms, 2),
+                "non_2xx": result.non_2xx,
+                "socket_errors": result.errors,
+            }
+        )
+        print(f"  {name:22s} {result.rps:10.1f} req/s  p50 {result.p50_ms:8.2f} ms  "
+              f"p99 {result.p99_ms:8.2f} ms  non-2xx {result.non_2xx}", flush=True)
+
+    run = {"duration": args.duration, "connections": args.connections}
+    if is_pg and (only is None or only & {"baseline_page", "chatwoot_style_list"}):
+        port = free_port()
+        base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
+        server = Server(
+            [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--workers", "2",
+             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            base_env, f"http://127.0.0.1:{port}/baseline",
+        )
+        try:
+            record("baseline_page", wrk.run(f"http://127.0.0.1:{port}/baseline", **run))
+            record("chatwoot_style_list", wrk.run(f"http://127.0.0.1:{port}/chatwoot", **run))
+        finally:
+            server.stop()
+
+    port = free_port()
+    contactdesk = str(Path(sys.executable).parent / "contactdesk")
+    server = Server(
+        [contactdesk, "serve", "--workers", "2", "--port", str(port)],
+        env, f"http://127.0.0.1:{port}/healthz",
+    )
+    base = f"http://127.0.0.1:{port}{V2}"
+    try:
+        for name, path, lua in scenarios(bench):
+            if only is not None and name not in only:
+                continue
+            if lua is None:
+                record(name, wrk.run(base + path, headers=auth_headers, **run))
+            else:
+                record(name, wrk.run(f"http://127.0.0.1:{port}", lua=lua, **run))
+        max_rss = peak_rss_mb(server.process.pid)
+    finally:
+        server.stop()
+
+    baseline = next((r["rps"] for r in results if r["name"] == "baseline_page"), None)
+    for item in results:
+        item["ratio_to_baseline"] = round(item["rps"] / baseline, 3) if baseline else None
+    summary = {
+        "database": make_url(url).get_backend_name(),
+        "contacts": args.contacts,
+        "duration": args.duration,
+        "connections": args.connections,
+        "scenarios": results,
+        "load_seconds": round(bench.load_seconds, 1),
+        "max_rss_mb": round(max_rss, 1),
+    }
+    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\n{'scenario':22s} {'req/s':>10s} {'p50 ms':>9s} {'p99 ms':>9s} {'x baseline':>10s}")
+    for item in results:
+        ratio = "-" if item["ratio_to_baseline"] is None else f"{item['ratio_to_baseline']:.3f}"
+        print(f"{item['name']:22s} {item['rps']:10.1f} {item['p50_ms']:9.2f} "
+              f"{item['p99_ms']:9.2f} {ratio:>10s}")
+    print(f"load_seconds {summary['load_seconds']}  max_rss_mb {summary['max_rss_mb']}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Driving wrk: Lua scripts for the dynamic scenarios and parsing of its report."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"unparsable latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse(output: str) -> WrkResult:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    error_count = sum(int(n) for n in re.findall(r"\d+", errors.group(0))) if errors else 0
+    return WrkResult(rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0, error_count)
+
+
+def script(method: str, path_lua: str, headers: dict[str, str], body_lua: str | None) -> str:
+    """A wrk Lua script; path_lua and body_lua are Lua expressions (may use `n` and `tid`)."""
+    header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    body = body_lua or "nil"
+    return f"""
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(os.time() + (tid or 0) * 7919)
+end
+{header_lines}
+request = function()
+  counter = counter + 1
+  local n = counter
+  local t = tid or 0
+  return wrk.format("{method}", {path_lua}, nil, {body})
+end
+"""
+
+
+def run(
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int = 2,
+    lua: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if lua is not None:
+            path = Path(tmp) / "scenario.lua"
+            path.write_text(lua)
+            command += ["-s", str(path)]
+        command.append(url)
+        completed = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, timeout=duration + 60, check=True
+        )
+    return parse(completed.stdout)
