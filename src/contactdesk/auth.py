@@ -95,7 +95,7 @@ async def livedesk_caller(
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE) from None
     key, sep, secret = decoded.partition(":")
-    if not sep or not key or not secret:
+    if not sep or not key or not secret or "\x00" in decoded:
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
     row = (
         await session.execute(

@@ -44,6 +44,17 @@ def too_long(attribute: str, maximum: int = MAX_TEXT) -> str:
     return f"{LABELS[attribute]} is too long (maximum is {maximum} characters)"
 
 
+def has_nul(value: Any) -> bool:
+    """NUL characters anywhere in a JSON value (PostgreSQL text and JSONB cannot store them)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
+
+
 class FieldError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -166,7 +177,10 @@ def parse_epoch(value: Any) -> int | None:
                 raise FieldError(invalid("last_activity_at")) from None
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-            seconds = int(moment.timestamp())
+            try:
+                seconds = int(moment.timestamp())
+            except (OverflowError, ValueError):
+                raise FieldError(invalid("last_activity_at")) from None
     else:
         raise FieldError(invalid("last_activity_at"))
     if not 0 <= seconds <= MAX_EPOCH:
@@ -189,6 +203,9 @@ def parse_contact_fields(body: dict[str, Any], *, creating: bool) -> ContactInpu
     def take(attribute: str, parse: Any, *args: Any) -> None:
         if attribute not in body:
             return
+        if has_nul(body[attribute]):
+            result.problems.append((attribute, invalid(attribute)))
+            return
         try:
             result.values[attribute] = parse(*args, body[attribute])
         except FieldError as error:
@@ -203,6 +220,8 @@ def parse_contact_fields(body: dict[str, Any], *, creating: bool) -> ContactInpu
     avatar_key = "avatar_url" if "avatar_url" in body else "thumbnail"
     if avatar_key in body:
         try:
+            if has_nul(body[avatar_key]):
+                raise FieldError(invalid(avatar_key))
             result.values["thumbnail"] = _url(avatar_key, body[avatar_key])
         except FieldError as error:
             result.problems.append((avatar_key, error.message))
@@ -240,7 +259,7 @@ def parse_source_id(value: Any) -> str | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or has_nul(value):
         raise FieldError(invalid("source_id"))
     if len(value) > MAX_TEXT:
         raise FieldError(too_long("source_id"))

@@ -75,6 +75,9 @@ def parse_labels(params: QueryParams) -> tuple[str, ...]:
 
 
 def parse_list_query(params: QueryParams) -> ListQuery:
+    for name, value in params.multi_items():
+        if "\x00" in value:
+            raise InvalidParameter(f"{name} must not contain NUL characters")
     page_raw = _last(params, "page")
     page = 1
     if page_raw is not None:

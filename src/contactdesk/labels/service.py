@@ -28,7 +28,7 @@ def parse_labels_body(body: dict[str, Any]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for item in raw:
-        if not isinstance(item, str):
+        if not isinstance(item, str) or "\x00" in item:
             raise _problem("Labels is invalid")
         name = item.strip()
         if not name:
