@@ -13,7 +13,7 @@ test-pg:
 	CONTACTDESK_TEST_DATABASE_URL=$${CONTACTDESK_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/contactdesk_test} .venv/bin/python -m pytest
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --strict src tests
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --strict src tests bench
 
 ci:
 	bash .ci/run

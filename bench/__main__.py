@@ -35,7 +35,7 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
             time.sleep(0.2)
@@ -73,9 +73,13 @@ def peak_rss_mb(pid: int) -> float:
 
 class Server:
     def __init__(self, command: list[str], env: dict[str, str], health: str) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
-            command, env=env, cwd=ROOT, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_ready(health)
 
@@ -106,7 +110,7 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
         "PATCH",
         f'"{V2}/contacts/" .. math.random({lo}, {hi})',
         headers,
-        '\'{"custom_attributes": {"bench_counter": \' .. n .. \'}}\'',
+        "'{\"custom_attributes\": {\"bench_counter\": ' .. n .. '}}'",
     )
     return [
         ("list_p1", "/contacts?page=1&sort=-last_activity_at", None),
@@ -155,17 +159,32 @@ def main(argv: list[str] | None = None) -> int:
                 "socket_errors": result.errors,
             }
         )
-        print(f"  {name:22s} {result.rps:10.1f} req/s  p50 {result.p50_ms:8.2f} ms  "
-              f"p99 {result.p99_ms:8.2f} ms  non-2xx {result.non_2xx}", flush=True)
+        print(
+            f"  {name:22s} {result.rps:10.1f} req/s  p50 {result.p50_ms:8.2f} ms  "
+            f"p99 {result.p99_ms:8.2f} ms  non-2xx {result.non_2xx}",
+            flush=True,
+        )
 
     run = {"duration": args.duration, "connections": args.connections}
     if is_pg and (only is None or only & {"baseline_page", "chatwoot_style_list"}):
         port = free_port()
         base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
         server = Server(
-            [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--workers", "2",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
-            base_env, f"http://127.0.0.1:{port}/baseline",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.baseline_app:app",
+                "--workers",
+                "2",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            base_env,
+            f"http://127.0.0.1:{port}/baseline",
         )
         try:
             record("baseline_page", wrk.run(f"http://127.0.0.1:{port}/baseline", **run))
@@ -177,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     contactdesk = str(Path(sys.executable).parent / "contactdesk")
     server = Server(
         [contactdesk, "serve", "--workers", "2", "--port", str(port)],
-        env, f"http://127.0.0.1:{port}/healthz",
+        env,
+        f"http://127.0.0.1:{port}/healthz",
     )
     base = f"http://127.0.0.1:{port}{V2}"
     try:
@@ -208,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'scenario':22s} {'req/s':>10s} {'p50 ms':>9s} {'p99 ms':>9s} {'x baseline':>10s}")
     for item in results:
         ratio = "-" if item["ratio_to_baseline"] is None else f"{item['ratio_to_baseline']:.3f}"
-        print(f"{item['name']:22s} {item['rps']:10.1f} {item['p50_ms']:9.2f} "
-              f"{item['p99_ms']:9.2f} {ratio:>10s}")
+        print(
+            f"{item['name']:22s} {item['rps']:10.1f} {item['p50_ms']:9.2f} "
+            f"{item['p99_ms']:9.2f} {ratio:>10s}"
+        )
     print(f"load_seconds {summary['load_seconds']}  max_rss_mb {summary['max_rss_mb']}")
     print(f"wrote {args.out}")
     return 0

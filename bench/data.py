@@ -7,25 +7,139 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-FIRST = (
-    "James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara "
-    "Richard Susan Joseph Jessica Thomas Sarah Charles Karen Wei Yuki Hiroshi Mei Ana Luis "
-    "Sofia Mateo Olga Ivan Fatima Omar Priya Arjun Chloe Lucas Emma Noah Mia Liam"
-).split()
-LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
-    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White "
-    "Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Tanaka "
-    "Suzuki Wang Zhang Kowalski Novak Silva Costa"
-).split()
-COMPANIES = (
-    "Acme Globex Initech Umbrella Hooli Vandelay Stark Wayne Wonka Cyberdyne Soylent Tyrell "
-    "Aperture Gringotts Oceanic Massive Dynamic Pied Piper Monsters Prestige"
-).split()
-CITIES = (
-    "London Paris Berlin Madrid Rome Tokyo Osaka Beijing Shanghai Taipei Seoul Sydney Toronto "
-    "Chicago Austin Boston Lisbon Warsaw Prague Dublin"
-).split()
+FIRST = [
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Wei",
+    "Yuki",
+    "Hiroshi",
+    "Mei",
+    "Ana",
+    "Luis",
+    "Sofia",
+    "Mateo",
+    "Olga",
+    "Ivan",
+    "Fatima",
+    "Omar",
+    "Priya",
+    "Arjun",
+    "Chloe",
+    "Lucas",
+    "Emma",
+    "Noah",
+    "Mia",
+    "Liam",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Tanaka",
+    "Suzuki",
+    "Wang",
+    "Zhang",
+    "Kowalski",
+    "Novak",
+    "Silva",
+    "Costa",
+]
+COMPANIES = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Cyberdyne",
+    "Soylent",
+    "Tyrell",
+    "Aperture",
+    "Gringotts",
+    "Oceanic",
+    "Massive",
+    "Dynamic",
+    "Pied",
+    "Piper",
+    "Monsters",
+    "Prestige",
+]
+CITIES = [
+    "London",
+    "Paris",
+    "Berlin",
+    "Madrid",
+    "Rome",
+    "Tokyo",
+    "Osaka",
+    "Beijing",
+    "Shanghai",
+    "Taipei",
+    "Seoul",
+    "Sydney",
+    "Toronto",
+    "Chicago",
+    "Austin",
+    "Boston",
+    "Lisbon",
+    "Warsaw",
+    "Prague",
+    "Dublin",
+]
 COUNTRIES = (
     ("United Kingdom", "GB"),
     ("France", "FR"),
@@ -42,10 +156,23 @@ COUNTRIES = (
     ("Portugal", "PT"),
     ("Poland", "PL"),
 )
-LABELS = (
-    "vip lead customer churn-risk newsletter beta partner trial enterprise smb "
-    "support-priority billing event webinar referral"
-).split()
+LABELS = [
+    "vip",
+    "lead",
+    "customer",
+    "churn-risk",
+    "newsletter",
+    "beta",
+    "partner",
+    "trial",
+    "enterprise",
+    "smb",
+    "support-priority",
+    "billing",
+    "event",
+    "webinar",
+    "referral",
+]
 DOMAINS = ("example.com", "mail.test", "corp.example", "shop.example")
 NOW = 1_795_000_000
 THREE_YEARS = 3 * 365 * 86400
@@ -68,9 +195,7 @@ class ContactRow:
     labels: tuple[str, ...]
 
 
-def contacts(
-    first_id: int, count: int, account_ids: list[int], seed: int
-) -> Iterator[ContactRow]:
+def contacts(first_id: int, count: int, account_ids: list[int], seed: int) -> Iterator[ContactRow]:
     """count rows with ids from first_id, spread round-robin over account_ids."""
     rng = random.Random(seed)
     for n in range(count):

@@ -20,11 +20,24 @@ from contactdesk.provisioning import create_account, create_account_inbox, creat
 
 BENCH_ACCOUNT = "bench-main"
 OTHER_ACCOUNTS = 1000
-CONTACT_COLUMNS = (
-    "id account_id name first_name last_name email phone_number identifier blocked thumbnail "
-    "availability_status additional_attributes custom_attributes last_activity_at created_at "
-    "updated_at"
-).split()
+CONTACT_COLUMNS = [
+    "id",
+    "account_id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone_number",
+    "identifier",
+    "blocked",
+    "thumbnail",
+    "availability_status",
+    "additional_attributes",
+    "custom_attributes",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+]
 
 
 @dataclass
@@ -105,8 +118,9 @@ async def _count_contacts(url: str, account_id: int) -> tuple[int, int, int]:
 
             row = (
                 await session.execute(
-                    sa.select(sa.func.count(), sa.func.min(Contact.id), sa.func.max(Contact.id))
-                    .where(Contact.account_id == account_id)
+                    sa.select(
+                        sa.func.count(), sa.func.min(Contact.id), sa.func.max(Contact.id)
+                    ).where(Contact.account_id == account_id)
                 )
             ).one()
             return int(row[0]), int(row[1] or 0), int(row[2] or 0)

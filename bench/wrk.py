@@ -79,7 +79,7 @@ def run(
             path.write_text(lua)
             command += ["-s", str(path)]
         command.append(url)
-        completed = subprocess.run(  # noqa: S603
+        completed = subprocess.run(
             command, capture_output=True, text=True, timeout=duration + 60, check=True
         )
     return parse(completed.stdout)

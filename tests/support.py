@@ -60,7 +60,9 @@ async def make_tenant(db: Database, name: str = "Acme") -> Tenant:
         admin = await create_user(
             session, account.id, "Admin", f"admin-{suffix}@example.com", "administrator"
         )
-        agent = await create_user(session, account.id, "Agent", f"agent-{suffix}@example.com", "agent")
+        agent = await create_user(
+            session, account.id, "Agent", f"agent-{suffix}@example.com", "agent"
+        )
         key = await create_api_key(
             session, account.id, ["contacts:read", "contacts:write", "contacts:delete", "admin"]
         )
