@@ -8,7 +8,7 @@ to be rolled back; that isolation is itself what the service promises its tenant
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -30,7 +30,7 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get(TEST_URL_ENV)
     if not url:
         path: Path = tmp_path_factory.mktemp("db") / "contactdesk-test.db"
@@ -39,7 +39,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         runner.upgrade(url)
     except Exception as exc:  # an unreachable database is a failure, never a skip
         pytest.exit(f"cannot migrate the test database {url}: {exc}", returncode=3)
-    yield url
+    return url
 
 
 @pytest.fixture(scope="session")
