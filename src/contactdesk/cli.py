@@ -168,30 +168,44 @@ def inboxes_create(
 
 
 async def _demo(session: AsyncSession) -> dict[str, Any]:
-    account = (
-        await session.execute(sa.select(Account).where(Account.name == DEMO_ACCOUNT))
+    """The demo account is the one the demo user administers; another account that merely
+    shares its name is left alone."""
+    demo_user_id = (
+        await session.execute(sa.select(User.id).where(User.email == DEMO_USER_EMAIL))
     ).scalar_one_or_none()
-    if account is None:
+    account = None
+    if demo_user_id is not None:
+        account = (
+            await session.execute(
+                sa.select(Account)
+                .join(AccountUser, AccountUser.account_id == Account.id)
+                .where(AccountUser.user_id == demo_user_id)
+                .order_by(Account.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    inbox = None
+    if account is None or demo_user_id is None:
         account = await create_account(session, DEMO_ACCOUNT)
-        inbox = await create_account_inbox(session, account.id, "Demo API inbox", "Channel::Api")
         issued = await create_user(
             session, account.id, "Demo Admin", DEMO_USER_EMAIL, "administrator"
         )
         token = issued.access_token
     else:
+        # Secrets are stored hashed and cannot be shown again: re-issue the demo credentials.
+        await session.execute(sa.delete(AccessToken).where(AccessToken.user_id == demo_user_id))
+        await session.execute(sa.delete(ApiKey).where(ApiKey.account_id == account.id))
+        token = await issue_token(session, demo_user_id)
         inbox = (
             await session.execute(
-                sa.select(Inbox).where(Inbox.account_id == account.id).order_by(Inbox.id).limit(1)
+                sa.select(Inbox)
+                .where(Inbox.account_id == account.id, Inbox.channel_type == "Channel::Api")
+                .order_by(Inbox.id)
+                .limit(1)
             )
-        ).scalar_one()
-        # Secrets are stored hashed and cannot be shown again: re-issue the demo credentials.
-        user_id = (
-            await session.execute(sa.select(User.id).where(User.email == DEMO_USER_EMAIL))
-        ).scalar_one()
-        await session.execute(sa.delete(AccessToken).where(AccessToken.user_id == user_id))
-        await session.execute(sa.delete(ApiKey).where(ApiKey.account_id == account.id))
-        assert await session.get(AccountUser, (account.id, user_id)) is not None
-        token = await issue_token(session, user_id)
+        ).scalar_one_or_none()
+    if inbox is None:
+        inbox = await create_account_inbox(session, account.id, "Demo API inbox", "Channel::Api")
     key = await create_api_key(session, account.id, parse_scopes(None))
     return {
         "account_id": account.id,

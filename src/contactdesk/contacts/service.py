@@ -223,12 +223,13 @@ async def update_contact(
             value = {**(getattr(contact, key) or {}), **value}
         setattr(contact, key, value)
     contact.updated_at = now_epoch()
+    own_id = contact.id  # the rollback below expires the object
     try:
         await session.flush()
     except IntegrityError:
         # Another request took the value between our check and our write.
         await session.rollback()
-        conflict = await find_conflicts(session, account_id, values, exclude_id=contact.id)
+        conflict = await find_conflicts(session, account_id, values, exclude_id=own_id)
         raise conflict or ValidationFailed(
             [("contact", "Contact could not be saved, please retry")]
         ) from None
