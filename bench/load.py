@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from bench import data
 from contactdesk.config import Settings
-from contactdesk.db import Database
+from contactdesk.db import Database, register_sqlite_functions
 from contactdesk.migrations import runner
 from contactdesk.provisioning import create_account, create_account_inbox, create_api_key
 
@@ -211,6 +211,7 @@ async def _load_postgres(
 def _load_sqlite(url: str, account_id: int, inbox_id: int, others: list[int], n: int) -> None:
     path = make_url(url).database or ""
     conn = sqlite3.connect(path)
+    register_sqlite_functions(conn)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")

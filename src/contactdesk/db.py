@@ -76,11 +76,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """SQLite's built-in lower() folds ASCII only; PostgreSQL's folds every script. Replace it
+    on every connection (app, migrations, bench) so case-insensitive sorts and searches agree
+    on both databases, and the expression indexes built on lower() stay consistent."""
+    dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself, so that writers can ask for BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
+        register_sqlite_functions(dbapi_connection)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -23,10 +23,11 @@ from contactdesk.contacts.service import (
     delete_contact,
     get_contact,
     list_contacts,
+    reject,
     render,
     update_contact,
 )
-from contactdesk.errors import InvalidParameter, ValidationFailed
+from contactdesk.errors import InvalidParameter
 from contactdesk.responses import OrjsonResponse, empty_ok, errors
 
 router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
@@ -160,7 +161,7 @@ async def create_route(request: Request, session: SessionDep, caller: Writer) ->
     except FieldError as error:
         data.problems.append(("source_id", error.message))
     if data.problems:
-        raise ValidationFailed(data.problems)
+        raise await reject(session, caller.account_id, data)
     created = await create_contact(session, caller.account_id, data, inbox_id, source_id)
     await session.commit()
     contact_inboxes = []
@@ -182,13 +183,10 @@ async def _update(
     request: Request, session: SessionDep, caller: Writer, contact_id: str
 ) -> Response:
     include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
-    body = await json_object(request)
-    data = parse_contact_fields(body, creating=False)
-    if data.problems:
-        # An unknown contact is a 404 even when the body is also wrong.
-        await get_contact(session, caller.account_id, contact_id)
-        raise ValidationFailed(data.problems)
-    contact = await update_contact(session, caller.account_id, contact_id, data)
+    # The resource is checked before the body: an unknown contact is a 404 whatever was sent.
+    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    data = parse_contact_fields(await json_object(request), creating=False)
+    contact = await update_contact(session, contact, data)
     rendered = await render(session, contact, include_contact_inboxes=include)
     await session.commit()
     return OrjsonResponse({"payload": rendered})

@@ -204,18 +204,37 @@ async def create_contact(
     raise ValidationFailed([("contact", "Contact could not be saved, please retry")])
 
 
-async def update_contact(
-    session: AsyncSession, account_id: int, contact_id: str, data: ContactInput
-) -> Contact:
-    """Apply the sent fields; JSON attributes merge top-level keys into the stored objects."""
-    contact = await get_contact(session, account_id, contact_id, for_update=True)
+async def reject(
+    session: AsyncSession,
+    account_id: int,
+    data: ContactInput,
+    exclude_id: int | None = None,
+) -> ValidationFailed:
+    """Every problem of a body at once: format problems plus the fields another contact holds."""
+    problems = list(data.problems)
+    extra: dict[str, Any] = {}
+    conflict = await find_conflicts(session, account_id, data.values, exclude_id)
+    if conflict is not None:
+        problems += conflict.problems
+        extra = conflict.extra
+    return ValidationFailed(problems, extra=extra)
+
+
+async def update_contact(session: AsyncSession, contact: Contact, data: ContactInput) -> Contact:
+    """Apply the sent fields; JSON attributes merge top-level keys into the stored objects.
+
+    The caller fetched the contact with for_update=True, so concurrent merges do not lose keys.
+    """
+    account_id, own_id = contact.account_id, contact.id  # a rollback below expires the object
+    if data.problems:
+        raise await reject(session, account_id, data, own_id)
     values = dict(data.values)
     _derive_name(
         values,
         values.get("first_name", contact.first_name),
         values.get("last_name", contact.last_name),
     )
-    conflict = await find_conflicts(session, account_id, values, exclude_id=contact.id)
+    conflict = await find_conflicts(session, account_id, values, exclude_id=own_id)
     if conflict is not None:
         raise conflict
     for key, value in values.items():
@@ -223,7 +242,6 @@ async def update_contact(
             value = {**(getattr(contact, key) or {}), **value}
         setattr(contact, key, value)
     contact.updated_at = now_epoch()
-    own_id = contact.id  # the rollback below expires the object
     try:
         await session.flush()
     except IntegrityError:

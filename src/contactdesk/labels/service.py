@@ -71,7 +71,7 @@ async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str])
             Label.account_id == account_id, Label.name_lower.in_(lowered)
         )
     )
-    return {name: label_id for name, label_id in rows.tuples()}
+    return {name: label_id for name, label_id in rows.all()}
 
 
 async def replace_labels(

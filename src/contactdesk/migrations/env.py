@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, pool
+from sqlalchemy import Connection, event, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import contactdesk.models  # noqa: F401  (registers the tables)
-from contactdesk.db import Base, async_url
+from contactdesk.db import Base, async_url, register_sqlite_functions
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,6 +28,12 @@ def _do_run(connection: Connection) -> None:
 
 async def _run_async(url: str) -> None:
     engine = create_async_engine(async_url(url), poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            register_sqlite_functions(dbapi_connection)
+
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_do_run)
