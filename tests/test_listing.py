@@ -50,6 +50,7 @@ DIRECTION_ERROR = {"error": "direction must be asc or desc"}
 INCLUDE_ERROR = {"error": "include_contact_inboxes must be true or false"}
 Q_ERROR = {"error": "Specify search string with parameter q"}
 
+
 @dataclass(frozen=True)
 class Scope:
     name: str
