@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.db import Database
 from contactdesk.errors import Forbidden, Unauthorized
+from contactdesk.ids import parse_id
 from contactdesk.models import AccessToken, AccountUser, ApiKey, Role
 from contactdesk.security import digest
 
-MAX_ID = 2**63 - 1
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="contactdesk"'}
 MISSING_CREDENTIALS = "Missing credentials"
 INVALID_TOKEN = "Invalid Access Token"  # noqa: S105  (a message, not a secret)
@@ -113,13 +113,6 @@ async def livedesk_caller(
     return caller
 
 
-def _parse_account_id(raw: str) -> int | None:
-    if not raw.isascii() or not raw.isdigit():
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_ID else None
-
-
 async def chatwoot_caller(
     request: Request,
     session: SessionDep,
@@ -145,7 +138,7 @@ async def chatwoot_caller(
     ).scalar_one_or_none()
     if user_id is None:
         raise Unauthorized(INVALID_TOKEN)
-    account = _parse_account_id(account_id)
+    account = parse_id(account_id)
     role = None
     if account is not None:
         role = (

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
 from contactdesk.errors import InvalidParameter
+from contactdesk.ids import MAX_ID
 from contactdesk.models import Contact
 
 DEFAULT_PAGE_SIZE = 15
@@ -40,7 +41,6 @@ class ListQuery:
     labels: tuple[str, ...] = ()
     include_contact_inboxes: bool = True
     q: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def offset(self) -> int:
@@ -150,9 +150,6 @@ def order_by(dialect: str, query: ListQuery) -> list[sa.ColumnElement[Any]]:
 
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-MAX_ID = 2**63 - 1
 
 
 def search_condition(dialect: str, q: str) -> sa.ColumnElement[bool]:

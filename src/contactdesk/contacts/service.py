@@ -14,11 +14,11 @@ from contactdesk.contacts.fields import ContactInput
 from contactdesk.contacts.listing import ListQuery, order_by, search_condition
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.ids import parse_id
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.models import Contact, ContactInbox, ContactLabel, Inbox, Label
 from contactdesk.models._time import now_epoch
 
-MAX_ID = 2**63 - 1
 UNIQUE_FIELDS = (
     ("email", "Email has already been taken"),
     ("phone_number", "Phone number has already been taken"),
@@ -32,18 +32,10 @@ def scoped(account_id: int) -> sa.Select[Contact]:
     return sa.select(Contact).where(Contact.account_id == account_id)
 
 
-def parse_contact_id(raw: str) -> int | None:
-    text = raw.strip()
-    if not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None
-
-
 async def get_contact(
     session: AsyncSession, account_id: int, contact_id: str | int, *, for_update: bool = False
 ) -> Contact:
-    parsed = contact_id if isinstance(contact_id, int) else parse_contact_id(contact_id)
+    parsed = contact_id if isinstance(contact_id, int) else parse_id(contact_id)
     if parsed is None:
         raise NotFound()
     statement = scoped(account_id).where(Contact.id == parsed)
@@ -255,7 +247,7 @@ async def update_contact(session: AsyncSession, contact: Contact, data: ContactI
 
 
 async def delete_contact(session: AsyncSession, account_id: int, contact_id: str) -> None:
-    parsed = parse_contact_id(contact_id)
+    parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
     result = await session.execute(

@@ -6,10 +6,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.errors import NotFound
+from contactdesk.ids import MAX_ID
 from contactdesk.models import Inbox
 from contactdesk.models._time import now_epoch
-
-MAX_ID = 2**63 - 1
 
 
 async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> Inbox:
