@@ -19,6 +19,25 @@ from contactdesk.provisioning import (
 
 DIALECTS = ("v1", "v2")
 
+# Contract §2: every contact has these keys (contact_inboxes aside); every inbox these six.
+CONTACT_KEYS = {
+    "additional_attributes",
+    "availability_status",
+    "email",
+    "id",
+    "name",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "blocked",
+    "identifier",
+    "thumbnail",
+    "custom_attributes",
+    "last_activity_at",
+    "created_at",
+}
+INBOX_KEYS = {"id", "avatar_url", "channel_id", "name", "channel_type", "provider"}
+
 
 def basic(key: str, secret: str) -> dict[str, str]:
     token = base64.b64encode(f"{key}:{secret}".encode()).decode()

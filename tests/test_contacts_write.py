@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Api, Tenant, admin_api
+from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, admin_api
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 NOT_FOUND = {"error": "Resource could not be found"}
@@ -23,23 +23,6 @@ NOT_AN_OBJECT = {"error": "Request body must be a JSON object"}
 INCLUDE_ERROR = {"error": "include_contact_inboxes must be true or false"}
 INBOX_BLANK = {"message": "Inbox can't be blank", "attributes": ["inbox_id"]}
 
-CONTACT_KEYS = {
-    "additional_attributes",
-    "availability_status",
-    "email",
-    "id",
-    "name",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "blocked",
-    "identifier",
-    "thumbnail",
-    "custom_attributes",
-    "last_activity_at",
-    "created_at",
-}
-INBOX_KEYS = {"id", "avatar_url", "channel_id", "name", "channel_type", "provider"}
 
 # Contact ids that are not in any account, or not valid ids at all (§3: 404, never a 500).
 BAD_CONTACT_IDS = ["0", "-1", "abc", "1.5", "999999999999", "9223372036854775808", "1e3"]

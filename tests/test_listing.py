@@ -15,30 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import Api
+from tests.support import CONTACT_KEYS, INBOX_KEYS, Api
 
 Params = list[tuple[str, str]]
 Contact = dict[str, Any]
 
 MARK = "zq9mark"
 
-CONTACT_KEYS = {
-    "additional_attributes",
-    "availability_status",
-    "email",
-    "id",
-    "name",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "blocked",
-    "identifier",
-    "thumbnail",
-    "custom_attributes",
-    "last_activity_at",
-    "created_at",
-}
-INBOX_KEYS = {"id", "avatar_url", "channel_id", "name", "channel_type", "provider"}
 
 PAGE_ERROR = {"error": "page must be a positive integer"}
 PAGE_SIZE_ERROR = {"error": "page_size must be between 1 and 100"}
