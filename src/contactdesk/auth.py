@@ -197,4 +197,3 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, C
 Reader = Annotated[Caller, Depends(require(Permission.read))]
 Writer = Annotated[Caller, Depends(require(Permission.write))]
 Deleter = Annotated[Caller, Depends(require(Permission.delete))]
-Admin = Annotated[Caller, Depends(require(Permission.admin))]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.auth import ALL_SCOPES
 from contactdesk.contacts.fields import EMAIL_RE
+from contactdesk.ids import MAX_ID
 from contactdesk.inboxes.service import create_inbox
 from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, Role, User
 from contactdesk.models._time import now_epoch
@@ -30,7 +31,7 @@ def _name(value: str, what: str = "name") -> str:
 
 
 async def get_account(session: AsyncSession, account_id: int) -> Account:
-    account = await session.get(Account, account_id) if 0 < account_id < 2**63 else None
+    account = await session.get(Account, account_id) if 0 < account_id <= MAX_ID else None
     if account is None:
         raise ProvisioningError(f"account {account_id} does not exist")
     return account
