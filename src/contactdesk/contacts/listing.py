@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.datastructures import QueryParams
 
 from contactdesk.errors import InvalidParameter
@@ -32,6 +36,42 @@ _JSON_KEY = {"company": "company_name", "city": "city", "country": "country"}
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """A position in one order: the sort value and id of the last row a page returned."""
+
+    sort: str
+    descending: bool
+    value: str | int | None
+    id: int
+
+    def encode(self) -> str:
+        raw = orjson.dumps([self.sort, int(self.descending), self.value, self.id])
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        invalid = InvalidParameter("after is not a valid cursor")
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            sort, descending, value, last_id = orjson.loads(raw)
+        except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
+            raise invalid from None
+        valid = (
+            sort in SORT_KEYS
+            and descending in (0, 1)
+            and isinstance(last_id, int)
+            and 0 < last_id <= MAX_ID
+            and (value is None or isinstance(value, str | int))
+            and not isinstance(value, bool)
+            and (not isinstance(value, int) or abs(value) <= MAX_ID)
+            and (not isinstance(value, str) or "\x00" not in value)
+        )
+        if not valid:
+            raise invalid
+        return cls(sort, bool(descending), value, last_id)
+
+
+@dataclass(frozen=True)
 class ListQuery:
     page: int = 1
     page_echo: str | int = 1
@@ -41,6 +81,7 @@ class ListQuery:
     labels: tuple[str, ...] = ()
     include_contact_inboxes: bool = True
     q: str = ""
+    after: Cursor | None = None
 
     @property
     def offset(self) -> int:
@@ -112,7 +153,17 @@ def parse_list_query(params: QueryParams) -> ListQuery:
             raise InvalidParameter("direction must be asc or desc")
         descending = lowered == "desc"
 
+    after: Cursor | None = None
+    after_raw = _last(params, "after")
+    if after_raw is not None:
+        if page_raw is not None:
+            raise InvalidParameter("page and after cannot be combined")
+        after = Cursor.decode(after_raw.strip())
+        if (after.sort, after.descending) != (sort, descending):
+            raise InvalidParameter("after belongs to another sort order")
+
     return ListQuery(
+        after=after,
         page=page,
         page_echo=page_raw if page_raw is not None else 1,
         page_size=page_size,
@@ -132,12 +183,36 @@ def json_text(dialect: str, key: str) -> sa.ColumnElement[str]:
 
 
 def sort_expression(dialect: str, key: str) -> sa.ColumnElement[Any]:
+    """The sort key as literal SQL (no bound '' parameter), so it matches the index expression."""
     if key in _JSON_KEY:
-        return sa.func.nullif(sa.func.lower(json_text(dialect, _JSON_KEY[key])), "")
+        inner = json_text(dialect, _JSON_KEY[key])
+        return sa.literal_column(f"NULLIF(lower({inner}), '')", sa.String)
     if key == "name":
-        return sa.func.nullif(sa.func.lower(Contact.name), "")
+        return sa.literal_column("NULLIF(lower(contacts.name), '')", sa.String)
     column: sa.ColumnElement[Any] = getattr(Contact, key)
     return column
+
+
+def after_conditions(
+    dialect: str, cursor: Cursor
+) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool] | None]:
+    """Rows after the cursor: (valued rows after it, then the blank rows) in the sort's order.
+
+    Blanks sort last in both directions, so a cursor on a valued row continues with the valued
+    rows past it and then every blank row; a cursor on a blank row continues among the blanks.
+    Each part is a range the sort's index answers; they are queried one after the other.
+    """
+    expression = sort_expression(dialect, cursor.sort)
+    if cursor.descending:
+        past_id: sa.ColumnElement[bool] = Contact.id < cursor.id
+    else:
+        past_id = Contact.id > cursor.id
+    if cursor.value is None:
+        return sa.and_(expression.is_(None), past_id), None
+    pair = sa.tuple_(expression, Contact.id)
+    target = sa.tuple_(sa.literal(cursor.value), sa.literal(cursor.id))
+    valued = pair < target if cursor.descending else pair > target
+    return valued, expression.is_(None)
 
 
 def order_by(dialect: str, query: ListQuery) -> list[sa.ColumnElement[Any]]:
@@ -148,20 +223,57 @@ def order_by(dialect: str, query: ListQuery) -> list[sa.ColumnElement[Any]]:
     return [expression.asc().nulls_last(), Contact.id.asc()]
 
 
+Searched = sa.ColumnElement[Any] | InstrumentedAttribute[Any]
+
+
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# The searched fields in one text, as migration 0002 indexes it with pg_trgm (PostgreSQL).
+SEARCH_TEXT = (
+    "lower(coalesce(contacts.name, '') || ' ' || coalesce(contacts.email, '') || ' ' || "
+    "coalesce(contacts.phone_number, '') || ' ' || coalesce(contacts.identifier, '') || ' ' || "
+    "coalesce(contacts.additional_attributes ->> 'company_name', ''))"
+)
+
+
+def trigram_searchable(term: str) -> bool:
+    """pg_trgm can narrow a LIKE only with a run of 3 letters or digits in the term."""
+    run = 0
+    for char in term:
+        run = run + 1 if char.isalnum() else 0
+        if run >= 3:
+            return True
+    return False
+
+
 def search_condition(dialect: str, q: str) -> sa.ColumnElement[bool]:
-    """Case-insensitive substring match; % and _ match literally; digits also match the id."""
+    """Case-insensitive substring match; % and _ match literally; digits also match the id.
+
+    On PostgreSQL, a term with 3 letters or digits in a row is first narrowed by the trigram
+    index over all searched fields; the per-field test then decides, so the rows are the same.
+    Shorter terms walk the sort's index and test each row (a page of a common term is found
+    early); their count is cached per generation (contacts.counters).
+    """
     pattern = f"%{escape_like(q.lower())}%"
-    conditions: list[sa.ColumnElement[bool]] = [
-        sa.func.lower(Contact.name).like(pattern, escape="\\"),
-        Contact.email.like(pattern, escape="\\"),
-        Contact.phone_number.like(pattern, escape="\\"),
-        sa.func.lower(Contact.identifier).like(pattern, escape="\\"),
-        sa.func.lower(json_text(dialect, "company_name")).like(pattern, escape="\\"),
-    ]
+
+    def like(expression: Searched) -> sa.ColumnElement[bool]:
+        # Backslash is PostgreSQL's default LIKE escape; an explicit ESCAPE clause would hide
+        # the pattern from pg_trgm behind like_escape(). SQLite has no default escape.
+        if dialect == "postgresql":
+            return expression.like(pattern)
+        return expression.like(pattern, escape="\\")
+
+    fields: sa.ColumnElement[bool] = sa.or_(
+        like(sa.func.lower(Contact.name)),
+        like(Contact.email),
+        like(Contact.phone_number),
+        like(sa.func.lower(Contact.identifier)),
+        like(sa.func.lower(json_text(dialect, "company_name"))),
+    )
+    if dialect == "postgresql" and trigram_searchable(q.lower()):
+        fields = sa.and_(like(sa.literal_column(SEARCH_TEXT, sa.String)), fields)
     if q.isascii() and q.isdigit() and int(q) <= MAX_ID:
-        conditions.append(Contact.id == int(q))
-    return sa.or_(*conditions)
+        return sa.or_(fields, Contact.id == int(q))
+    return fields

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Row
+
 from contactdesk.models import Contact, Inbox
 
 
@@ -23,7 +25,7 @@ def contact_inbox_json(source_id: str, inbox: Inbox) -> dict[str, Any]:
 
 
 def contact_json(
-    contact: Contact, contact_inboxes: list[dict[str, Any]] | None = None
+    contact: Contact | Row[Any], contact_inboxes: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """contact_inboxes=None omits the key (include_contact_inboxes=false)."""
     data: dict[str, Any] = {

@@ -10,8 +10,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contactdesk.contacts import counters
 from contactdesk.contacts.fields import ContactInput
-from contactdesk.contacts.listing import ListQuery, order_by, search_condition
+from contactdesk.contacts.listing import (
+    Cursor,
+    ListQuery,
+    after_conditions,
+    order_by,
+    search_condition,
+    sort_expression,
+)
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.ids import parse_id
@@ -274,30 +282,61 @@ def _filters(dialect: str, account_id: int, query: ListQuery) -> list[sa.ColumnE
     return conditions
 
 
-async def list_contacts(session: AsyncSession, account_id: int, query: ListQuery) -> dict[str, Any]:
-    """One count, one page, one contact-inboxes query, whatever the page size."""
-    dialect = session.get_bind().dialect.name
+async def _count(session: AsyncSession, dialect: str, account_id: int, query: ListQuery) -> int:
+    """The exact number of matching contacts, from a counter whenever one answers."""
+    if not query.q and not query.labels:
+        return await counters.account_count(session, account_id)
+    if not query.q and len(query.labels) == 1:
+        return await counters.label_count(session, account_id, query.labels[0])
+    statement = sa.select(sa.func.count()).select_from(Contact)
+    statement = statement.where(*_filters(dialect, account_id, query))
+    return await counters.cached_count(
+        session, account_id, ("list", query.q, query.labels), statement
+    )
+
+
+async def _page(
+    session: AsyncSession, dialect: str, account_id: int, query: ListQuery
+) -> tuple[list[Any], Cursor | None]:
+    """One page (by offset or after a cursor) and the cursor of the page that follows it."""
     conditions = _filters(dialect, account_id, query)
-    count = (
-        await session.execute(sa.select(sa.func.count()).select_from(Contact).where(*conditions))
-    ).scalar_one()
-    contacts: list[Contact] = []
-    if query.offset < MAX_OFFSET:
-        contacts = list(
-            (
-                await session.execute(
-                    sa.select(Contact)
-                    .where(*conditions)
-                    .order_by(*order_by(dialect, query))
-                    .limit(query.page_size)
-                    .offset(query.offset)
-                )
-            ).scalars()
-        )
+    sort_value = sort_expression(dialect, query.sort)
+    base = sa.select(*Contact.__table__.columns, sort_value.label("sort_value"))
+    base = base.order_by(*order_by(dialect, query))
+    wanted = query.page_size + 1  # one more tells whether a next page exists
+    rows: list[Any] = []
+    if query.after is None:
+        if query.offset < MAX_OFFSET:
+            statement = base.where(*conditions).limit(wanted).offset(query.offset)
+            rows = list((await session.execute(statement)).all())
+    else:
+        valued, blanks = after_conditions(dialect, query.after)
+        rows = list((await session.execute(base.where(*conditions, valued).limit(wanted))).all())
+        if blanks is not None and len(rows) < wanted:
+            statement = base.where(*conditions, blanks).limit(wanted - len(rows))
+            rows += (await session.execute(statement)).all()
+    if len(rows) < wanted:
+        return rows, None
+    rows = rows[: query.page_size]
+    last = rows[-1]
+    return rows, Cursor(query.sort, query.descending, last.sort_value, last.id)
+
+
+async def list_contacts(session: AsyncSession, account_id: int, query: ListQuery) -> dict[str, Any]:
+    """An exact count, one page, one contact-inboxes query, whatever the page size."""
+    dialect = session.get_bind().dialect.name
+    count = await _count(session, dialect, account_id, query)
+    rows, following = await _page(session, dialect, account_id, query)
     inboxes: dict[int, list[dict[str, Any]]] = {}
     if query.include_contact_inboxes:
-        inboxes = await contact_inboxes_of(session, account_id, [c.id for c in contacts])
+        inboxes = await contact_inboxes_of(session, account_id, [row.id for row in rows])
     payload = [
-        contact_json(c, inboxes[c.id] if query.include_contact_inboxes else None) for c in contacts
+        contact_json(row, inboxes[row.id] if query.include_contact_inboxes else None)
+        for row in rows
     ]
-    return {"meta": {"count": count, "current_page": query.page_echo}, "payload": payload}
+    meta = {
+        "count": count,
+        "current_page": query.page_echo,
+        "next_cursor": following.encode() if following is not None else None,
+    }
+    return {"meta": meta, "payload": payload}

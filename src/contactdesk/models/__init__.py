@@ -3,6 +3,7 @@
 from contactdesk.models.account import Account, AccountUser, Role
 from contactdesk.models.api_key import ApiKey
 from contactdesk.models.contact import Contact
+from contactdesk.models.counter import ContactCounter, LabelCounter
 from contactdesk.models.inbox import ContactInbox, Inbox
 from contactdesk.models.label import ContactLabel, Label
 from contactdesk.models.user import AccessToken, User
@@ -13,10 +14,12 @@ __all__ = [
     "AccountUser",
     "ApiKey",
     "Contact",
+    "ContactCounter",
     "ContactInbox",
     "ContactLabel",
     "Inbox",
     "Label",
+    "LabelCounter",
     "Role",
     "User",
 ]
