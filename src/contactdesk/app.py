@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from contactdesk import __version__
+from contactdesk.auth import CredentialCache
 from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
 from contactdesk.dialects import mount_dialects
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
+    app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     install_error_handlers(app)
     mount_dialects(app)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import enum
 import hmac
+import time
 from base64 import b64decode
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -60,6 +61,41 @@ def permissions_of_scopes(scopes: str) -> frozenset[Permission]:
     if Permission.admin in granted:
         return frozenset(Permission)
     return frozenset(granted)
+
+
+class CredentialCache:
+    """Successful credential checks, reused for a few seconds (settings.auth_cache_seconds).
+
+    Saves a database round trip per request. Failures are never cached, so a key created a
+    moment ago works at once; a revoked key or a lowered role takes effect within the TTL.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[str, ...], tuple[float, Caller]] = {}
+
+    def get(self, key: tuple[str, ...]) -> Caller | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, ...], caller: Caller) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl, caller)
+
+
+def credential_cache(request: Request) -> CredentialCache:
+    cache: CredentialCache = request.app.state.credential_cache
+    return cache
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -120,6 +156,12 @@ async def livedesk_caller(
     key, sep, secret = decoded.partition(":")
     if not sep or not key or not secret or "\x00" in decoded:
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
+    cache = credential_cache(request)
+    cache_key = ("key", key, digest(secret))
+    cached = cache.get(cache_key)
+    if cached is not None:
+        request.state.caller = cached
+        return cached
     row = (
         await session.execute(
             sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
@@ -132,6 +174,7 @@ async def livedesk_caller(
     caller = Caller(
         account_id=row.account_id, permissions=permissions_of_scopes(row.scopes), dialect="v2"
     )
+    cache.put(cache_key, caller)
     request.state.caller = caller
     return caller
 
@@ -154,6 +197,12 @@ async def chatwoot_caller(
             token = value.strip()
     if not token:
         raise Unauthorized(MISSING_CREDENTIALS)
+    cache = credential_cache(request)
+    cache_key = ("token", digest(token), account_id)
+    cached = cache.get(cache_key)
+    if cached is not None:
+        request.state.caller = cached
+        return cached
     user_id = (
         await session.execute(
             sa.select(AccessToken.user_id).where(AccessToken.token_digest == digest(token))
@@ -174,6 +223,7 @@ async def chatwoot_caller(
     if account is None or role is None:
         raise Unauthorized(NOT_A_MEMBER)
     caller = Caller(account_id=account, permissions=ROLE_PERMISSIONS[Role(role)])
+    cache.put(cache_key, caller)
     request.state.caller = caller
     return caller
 

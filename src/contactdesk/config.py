@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         30_000, description="How long a SQLite writer waits for the write lock."
     )
+    auth_cache_seconds: float = Field(
+        5.0,
+        description="How long a process reuses a verified API key or access token (and the "
+        "role it grants) before asking the database again; 0 disables. Only successful "
+        "checks are cached, so a new key works at once; a revoked one stops within this time.",
+        ge=0,
+    )
     log_level: str = Field("info", description="uvicorn log level.")
 
 

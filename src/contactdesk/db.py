@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -54,7 +55,9 @@ def async_url(raw: str) -> URL:
 def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=8, max_overflow=16, pool_timeout=60)
+        engine = create_async_engine(
+            url, pool_size=8, max_overflow=16, pool_timeout=60, json_deserializer=orjson.loads
+        )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
@@ -62,6 +65,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
+        json_deserializer=orjson.loads,
+        # Plan every statement with its values: a generic plan cannot tell a rare search term
+        # or label from a common one, and picks one path for all of them.
+        connect_args={"server_settings": {"plan_cache_mode": "auto"}},
     )
 
 
@@ -102,7 +109,12 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
-        self.reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        reading = self.engine
+        if self.engine.dialect.name == "postgresql":
+            # A GET reads each statement in its own snapshot (as READ COMMITTED would) without
+            # the BEGIN and ROLLBACK round trips around them.
+            reading = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reader = async_sessionmaker(reading, expire_on_commit=False)
         self.writer = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )

@@ -34,22 +34,29 @@ def _generation(account_id: int) -> sa.ScalarSelect[int]:
     )
 
 
-async def account_count(session: AsyncSession, account_id: int) -> int:
-    total = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(ContactCounter.contacts_count), 0)).where(
-            ContactCounter.account_id == account_id
-        )
+def account_total(account_id: int) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(ContactCounter.contacts_count), 0))
+        .where(ContactCounter.account_id == account_id)
+        .scalar_subquery()
     )
-    return int(total or 0)
 
 
-async def label_count(session: AsyncSession, account_id: int, name_lower: str) -> int:
-    total = await session.scalar(
+def label_total(account_id: int, name_lower: str) -> sa.ScalarSelect[int]:
+    return (
         sa.select(sa.func.coalesce(sa.func.sum(LabelCounter.contacts_count), 0))
         .join(Label, Label.id == LabelCounter.label_id)
         .where(Label.account_id == account_id, Label.name_lower == name_lower)
+        .scalar_subquery()
     )
-    return int(total or 0)
+
+
+async def account_count(session: AsyncSession, account_id: int) -> int:
+    return int(await session.scalar(sa.select(account_total(account_id))) or 0)
+
+
+async def label_count(session: AsyncSession, account_id: int, name_lower: str) -> int:
+    return int(await session.scalar(sa.select(label_total(account_id, name_lower))) or 0)
 
 
 async def cached_count(

@@ -58,6 +58,13 @@ IncludeParam = Annotated[
     str | None,
     Query(description="true/1 (default) or false/0: include contact_inboxes"),
 ]
+AfterParam = Annotated[
+    str | None,
+    Query(
+        description="EXT: an opaque cursor, meta.next_cursor of the previous page; continues "
+        "in the same sort order at a flat cost at any depth. Not combined with page"
+    ),
+]
 SearchParam = Annotated[
     str | None,
     Query(
@@ -85,6 +92,7 @@ async def list_route(
     labels_brackets: LabelsBracketParam = None,
     include_contact_inboxes: IncludeParam = None,
     q: SearchParam = None,
+    after: AfterParam = None,
 ) -> Response:
     """List the account's contacts, newest first, with an exact count."""
     query = parse_list_query(request.query_params)
@@ -109,6 +117,7 @@ async def search_route(
     labels: LabelsParam = None,
     labels_brackets: LabelsBracketParam = None,
     include_contact_inboxes: IncludeParam = None,
+    after: AfterParam = None,
 ) -> Response:
     """Search contacts by a substring; q is required."""
     query = parse_list_query(request.query_params)

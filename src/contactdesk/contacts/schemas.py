@@ -51,6 +51,9 @@ class ListMeta(BaseModel):
     current_page: str | int = Field(
         description="The page parameter as sent (a string), or the integer 1 when absent"
     )
+    next_cursor: str | None = Field(
+        description="EXT: pass as after= to get the next page; null on the last page"
+    )
 
 
 class ContactList(BaseModel):

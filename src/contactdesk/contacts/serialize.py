@@ -9,7 +9,7 @@ from sqlalchemy import Row
 from contactdesk.models import Contact, Inbox
 
 
-def inbox_json(inbox: Inbox) -> dict[str, Any]:
+def inbox_json(inbox: Inbox | Any) -> dict[str, Any]:
     return {
         "id": inbox.id,
         "avatar_url": inbox.avatar_url or "",
