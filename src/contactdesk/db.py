@@ -66,9 +66,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
         json_deserializer=orjson.loads,
-        # Plan every statement with its values: a generic plan cannot tell a rare search term
-        # or label from a common one, and picks one path for all of them.
-        connect_args={"server_settings": {"plan_cache_mode": "auto"}},
+        # Short queries from many connections at once: parallel workers and JIT compilation
+        # cost more to start than they save, and take the cores the other requests need.
+        connect_args={"server_settings": {"max_parallel_workers_per_gather": "0", "jit": "off"}},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +36,27 @@ SORT_ERROR = "sort must be one of: " + ", ".join(SORT_KEYS)
 _JSON_KEY = {"company": "company_name", "city": "city", "country": "country"}
 
 
+def _valid_value(sort: str, value: object) -> bool:
+    """The sort value types the server itself puts in a cursor for that key."""
+    if value is None:
+        return True
+    if sort in ("created_at", "last_activity_at"):
+        return type(value) is int and abs(value) <= MAX_ID
+    if isinstance(value, str):
+        return "\x00" not in value
+    # SQLite's json_extract keeps a number a number (PostgreSQL's ->> gives text).
+    if sort not in _JSON_KEY or isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Cursor:
     """A position in one order: the sort value and id of the last row a page returned."""
 
     sort: str
     descending: bool
-    value: str | int | None
+    value: str | int | float | None
     id: int
 
     def encode(self) -> str:
@@ -58,13 +73,11 @@ class Cursor:
             raise invalid from None
         valid = (
             sort in SORT_KEYS
+            and type(descending) is int
             and descending in (0, 1)
-            and isinstance(last_id, int)
+            and type(last_id) is int
             and 0 < last_id <= MAX_ID
-            and (value is None or isinstance(value, str | int))
-            and not isinstance(value, bool)
-            and (not isinstance(value, int) or abs(value) <= MAX_ID)
-            and (not isinstance(value, str) or "\x00" not in value)
+            and _valid_value(sort, value)
         )
         if not valid:
             raise invalid
@@ -209,8 +222,11 @@ def after_conditions(
         past_id = Contact.id > cursor.id
     if cursor.value is None:
         return sa.and_(expression.is_(None), past_id), None
+    value = cursor.value
+    if dialect == "postgresql" and cursor.sort in _JSON_KEY:
+        value = str(value)  # ->> is text here; a SQLite cursor may hold a number
     pair = sa.tuple_(expression, Contact.id)
-    target = sa.tuple_(sa.literal(cursor.value), sa.literal(cursor.id))
+    target = sa.tuple_(sa.literal(value), sa.literal(cursor.id))
     valued = pair < target if cursor.descending else pair > target
     return valued, expression.is_(None)
 

@@ -278,16 +278,33 @@ async def delete_contact(session: AsyncSession, account_id: int, contact_id: str
         raise NotFound()
 
 
-def _filters(dialect: str, account_id: int, query: ListQuery) -> list[sa.ColumnElement[bool]]:
+async def _label_ids(session: AsyncSession, account_id: int, names: tuple[str, ...]) -> list[int]:
+    rows = await session.execute(
+        sa.select(Label.id).where(Label.account_id == account_id, Label.name_lower.in_(names))
+    )
+    return sorted(rows.scalars())
+
+
+async def _filters(
+    session: AsyncSession, dialect: str, account_id: int, query: ListQuery
+) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [Contact.account_id == account_id]
     if query.labels:
-        conditions.append(
-            Contact.id.in_(
-                sa.select(ContactLabel.contact_id)
-                .join(Label, Label.id == ContactLabel.label_id)
-                .where(Label.account_id == account_id, Label.name_lower.in_(query.labels))
+        # The label ids go into the SQL as literals, so the planner knows how common the label
+        # is: a common one walks the sort's index, a rare one starts from its contacts.
+        ids = await _label_ids(session, account_id, query.labels)
+        if not ids:
+            conditions.append(sa.false())
+        else:
+            conditions.append(
+                Contact.id.in_(
+                    sa.select(ContactLabel.contact_id).where(
+                        ContactLabel.label_id.in_(
+                            sa.bindparam("label_ids", ids, expanding=True, literal_execute=True)
+                        )
+                    )
+                )
             )
-        )
     if query.q:
         conditions.append(search_condition(dialect, query.q))
     return conditions
@@ -308,7 +325,7 @@ async def _count(session: AsyncSession, dialect: str, account_id: int, query: Li
     if total is not None:
         return int(await session.scalar(sa.select(total)) or 0)
     statement = sa.select(sa.func.count()).select_from(Contact)
-    statement = statement.where(*_filters(dialect, account_id, query))
+    statement = statement.where(*await _filters(session, dialect, account_id, query))
     return await counters.cached_count(
         session, account_id, ("list", query.q, query.labels), statement
     )
@@ -359,7 +376,7 @@ async def _page(
     session: AsyncSession, dialect: str, account_id: int, query: ListQuery
 ) -> tuple[list[Any], Cursor | None]:
     """One page (by offset or after a cursor) and the cursor of the page that follows it."""
-    conditions = _filters(dialect, account_id, query)
+    conditions = await _filters(session, dialect, account_id, query)
     sort_value = sort_expression(dialect, query.sort)
     base = sa.select(*Contact.__table__.columns, sort_value.label("sort_value"))
     total = _counter_total(account_id, query)

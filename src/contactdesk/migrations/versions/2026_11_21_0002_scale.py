@@ -65,17 +65,19 @@ BEGIN
 END $$""",
     f"""CREATE FUNCTION contactdesk_count_labels() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- The shard's contact_counters row first, always: a label_counters row of shard s is then
+  -- only ever locked by a transaction that already holds shard s, so none can deadlock.
   IF TG_OP = 'INSERT' THEN
+    UPDATE contact_counters SET version = version + 1
+     WHERE account_id = NEW.account_id AND shard = NEW.contact_id % {SHARDS};
     INSERT INTO label_counters AS c (label_id, shard, contacts_count)
     VALUES (NEW.label_id, NEW.contact_id % {SHARDS}, 1)
     ON CONFLICT (label_id, shard) DO UPDATE SET contacts_count = c.contacts_count + 1;
-    UPDATE contact_counters SET version = version + 1
-     WHERE account_id = NEW.account_id AND shard = NEW.contact_id % {SHARDS};
   ELSE
-    UPDATE label_counters SET contacts_count = contacts_count - 1
-     WHERE label_id = OLD.label_id AND shard = OLD.contact_id % {SHARDS};
     UPDATE contact_counters SET version = version + 1
      WHERE account_id = OLD.account_id AND shard = OLD.contact_id % {SHARDS};
+    UPDATE label_counters SET contacts_count = contacts_count - 1
+     WHERE label_id = OLD.label_id AND shard = OLD.contact_id % {SHARDS};
   END IF;
   RETURN NULL;
 END $$""",
@@ -101,17 +103,17 @@ END""",
    WHERE account_id = NEW.account_id AND shard = NEW.id % {SHARDS};
 END""",
     f"""CREATE TRIGGER contact_labels_counters_insert AFTER INSERT ON contact_labels BEGIN
+  UPDATE contact_counters SET version = version + 1
+   WHERE account_id = NEW.account_id AND shard = NEW.contact_id % {SHARDS};
   INSERT INTO label_counters (label_id, shard, contacts_count)
   VALUES (NEW.label_id, NEW.contact_id % {SHARDS}, 1)
   ON CONFLICT (label_id, shard) DO UPDATE SET contacts_count = contacts_count + 1;
-  UPDATE contact_counters SET version = version + 1
-   WHERE account_id = NEW.account_id AND shard = NEW.contact_id % {SHARDS};
 END""",
     f"""CREATE TRIGGER contact_labels_counters_delete AFTER DELETE ON contact_labels BEGIN
-  UPDATE label_counters SET contacts_count = contacts_count - 1
-   WHERE label_id = OLD.label_id AND shard = OLD.contact_id % {SHARDS};
   UPDATE contact_counters SET version = version + 1
    WHERE account_id = OLD.account_id AND shard = OLD.contact_id % {SHARDS};
+  UPDATE label_counters SET contacts_count = contacts_count - 1
+   WHERE label_id = OLD.label_id AND shard = OLD.contact_id % {SHARDS};
 END""",
 ]
 
