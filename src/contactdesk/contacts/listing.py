@@ -234,7 +234,18 @@ def after_conditions(
 def order_by(dialect: str, query: ListQuery) -> list[sa.ColumnElement[Any]]:
     """Blank values last in both directions; id in the sort's direction breaks ties."""
     expression = sort_expression(dialect, query.sort)
-    if query.descending:
+    return ordered(expression, query.sort, query.descending)
+
+
+def ordered(
+    expression: sa.ColumnElement[Any], key: str, descending: bool
+) -> list[sa.ColumnElement[Any]]:
+    """expression then id, blanks last. created_at is never NULL: its descending order is
+    spelled without NULLS LAST, which PostgreSQL would otherwise not match to a backward walk
+    of the ascending (account_id, created_at, id) index."""
+    if descending and key == "created_at":
+        return [expression.desc(), Contact.id.desc()]
+    if descending:
         return [expression.desc().nulls_last(), Contact.id.desc()]
     return [expression.asc().nulls_last(), Contact.id.asc()]
 

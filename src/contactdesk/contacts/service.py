@@ -18,6 +18,7 @@ from contactdesk.contacts.listing import (
     ListQuery,
     after_conditions,
     order_by,
+    ordered,
     search_condition,
     sort_expression,
 )
@@ -35,8 +36,6 @@ UNIQUE_FIELDS = (
 )
 # A page so deep that its offset cannot be a SQL integer is simply empty.
 MAX_OFFSET = 2**62
-# From this offset on, a page is found by ids first (see _deep_page).
-DEFERRED_OFFSET = 1000
 
 
 def scoped(account_id: int) -> sa.Select[Contact]:
@@ -296,13 +295,14 @@ async def _filters(
         if not ids:
             conditions.append(sa.false())
         else:
+            # EXISTS, not IN: the planner then walks the sort's index and probes each row's
+            # labels for a common label instead of reading every contact to join them.
             conditions.append(
-                Contact.id.in_(
-                    sa.select(ContactLabel.contact_id).where(
-                        ContactLabel.label_id.in_(
-                            sa.bindparam("label_ids", ids, expanding=True, literal_execute=True)
-                        )
-                    )
+                sa.exists().where(
+                    ContactLabel.contact_id == Contact.id,
+                    ContactLabel.label_id.in_(
+                        sa.bindparam("label_ids", ids, expanding=True, literal_execute=True)
+                    ),
                 )
             )
     if query.q:
@@ -345,60 +345,47 @@ _PG_CONTACT_INBOXES = sa.literal_column(
 )
 
 
-async def _deep_page(
-    session: AsyncSession,
-    base: sa.Select[Any],
-    conditions: list[sa.ColumnElement[bool]],
-    query: ListQuery,
-    wanted: int,
-) -> list[Any]:
-    """A deep OFFSET skips ids only (an index-only walk where the index allows it), then
-    fetches the page's rows by primary key, instead of reading every skipped row."""
-    dialect = session.get_bind().dialect.name
-    ids = list(
-        (
-            await session.execute(
-                sa.select(Contact.id)
-                .where(*conditions)
-                .order_by(*order_by(dialect, query))
-                .limit(wanted)
-                .offset(query.offset)
-            )
-        ).scalars()
-    )
-    if not ids:
-        return []
-    found = {row.id: row for row in await session.execute(base.where(Contact.id.in_(ids)))}
-    return [found[i] for i in ids if i in found]
-
-
 async def _page(
     session: AsyncSession, dialect: str, account_id: int, query: ListQuery
 ) -> tuple[list[Any], Cursor | None]:
-    """One page (by offset or after a cursor) and the cursor of the page that follows it."""
+    """One page (by offset or after a cursor) and the cursor of the page that follows it.
+
+    The filtering, ordering and skipping happen on (id, sort value) alone; only the page's
+    own rows are then read whole, with their contact inboxes (PostgreSQL) and the counter.
+    """
     conditions = await _filters(session, dialect, account_id, query)
     sort_value = sort_expression(dialect, query.sort)
-    base = sa.select(*Contact.__table__.columns, sort_value.label("sort_value"))
+    ordering = order_by(dialect, query)
     total = _counter_total(account_id, query)
-    if total is not None:
-        base = base.add_columns(total.label("total"))
-    if dialect == "postgresql" and query.include_contact_inboxes:
-        base = base.add_columns(_PG_CONTACT_INBOXES.label("inboxes_json"))
-    base = base.order_by(*order_by(dialect, query))
+
+    async def fetch(where: list[sa.ColumnElement[bool]], limit: int, offset: int) -> list[Any]:
+        inner = (
+            sa.select(Contact.id.label("page_id"), sort_value.label("sort_value"))
+            .where(*where)
+            .order_by(*ordering)
+            .limit(limit)
+            .offset(offset)
+            .subquery("page")
+        )
+        statement = sa.select(*Contact.__table__.columns, inner.c.sort_value)
+        if total is not None:
+            statement = statement.add_columns(total.label("total"))
+        if dialect == "postgresql" and query.include_contact_inboxes:
+            statement = statement.add_columns(_PG_CONTACT_INBOXES.label("inboxes_json"))
+        statement = statement.join_from(inner, Contact, Contact.id == inner.c.page_id)
+        statement = statement.order_by(*ordered(inner.c.sort_value, query.sort, query.descending))
+        return list((await session.execute(statement)).all())
+
     wanted = query.page_size + 1  # one more tells whether a next page exists
     rows: list[Any] = []
     if query.after is None:
-        if DEFERRED_OFFSET <= query.offset < MAX_OFFSET:
-            rows = await _deep_page(session, base, conditions, query, wanted)
-        elif query.offset < MAX_OFFSET:
-            statement = base.where(*conditions).limit(wanted).offset(query.offset)
-            rows = list((await session.execute(statement)).all())
+        if query.offset < MAX_OFFSET:
+            rows = await fetch(conditions, wanted, query.offset)
     else:
         valued, blanks = after_conditions(dialect, query.after)
-        rows = list((await session.execute(base.where(*conditions, valued).limit(wanted))).all())
+        rows = await fetch([*conditions, valued], wanted, 0)
         if blanks is not None and len(rows) < wanted:
-            statement = base.where(*conditions, blanks).limit(wanted - len(rows))
-            rows += (await session.execute(statement)).all()
+            rows += await fetch([*conditions, blanks], wanted - len(rows), 0)
     if len(rows) < wanted:
         return rows, None
     rows = rows[: query.page_size]
