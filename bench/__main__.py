@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench import wrk
@@ -89,6 +92,36 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def wait_idle(url: str, timeout: float = 300) -> None:
+    """Wait until no query of an earlier scenario still runs on the server (PostgreSQL goes on
+    with a query whose client is gone), so each scenario is measured on its own."""
+    if not make_url(url).get_backend_name().startswith("postgres"):
+        return
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def busy() -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'active' AND pid <> pg_backend_pid()"
+            )
+            return count
+        finally:
+            await conn.close()
+
+    deadline = time.monotonic() + timeout
+    while asyncio.run(busy()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def warm_up(url: str, headers: dict[str, str]) -> None:
+    """One request first: the first search of a term counts its matches and caches the count."""
+    request = urllib.request.Request(url, headers=headers)
+    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=120):
+        pass
 
 
 def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
@@ -187,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             f"http://127.0.0.1:{port}/baseline",
         )
         try:
+            wait_idle(url)
             record("baseline_page", wrk.run(f"http://127.0.0.1:{port}/baseline", **run))
+            wait_idle(url)
             record("chatwoot_style_list", wrk.run(f"http://127.0.0.1:{port}/chatwoot", **run))
         finally:
             server.stop()
@@ -204,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, path, lua in scenarios(bench):
             if only is not None and name not in only:
                 continue
+            wait_idle(url)
             if lua is None:
+                warm_up(base + path, auth_headers)
                 record(name, wrk.run(base + path, headers=auth_headers, **run))
             else:
                 record(name, wrk.run(f"http://127.0.0.1:{port}", lua=lua, **run))
