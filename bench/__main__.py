@@ -131,14 +131,13 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
     lo, hi = bench.min_id, bench.max_id
     nonce = int(time.time())
     show = wrk.script("GET", f'"{V2}/contacts/" .. math.random({lo}, {hi})', headers, None)
-    create = wrk.script(
-        "POST",
-        f'"{V2}/contacts"',
-        headers,
-        f'\'{{"inbox_id": {bench.inbox_id}, "name": "Bench " .. t .. "-" .. n, '
-        f'"email": "bench-{nonce}-\' .. t .. "-" .. n .. \'@load.test", '
-        f'"custom_attributes": {{"plan": "pro"}}}}\'',
+    # A Lua expression: JSON text in single-quoted Lua strings, joined with the counters.
+    create_body = (
+        f"'{{\"inbox_id\": {bench.inbox_id}, \"name\": \"Bench ' .. t .. '-' .. n .. "
+        f"'\", \"email\": \"bench-{nonce}-' .. t .. '-' .. n .. '@load.test\", "
+        "\"custom_attributes\": {\"plan\": \"pro\"}}'"
     )
+    create = wrk.script("POST", f'"{V2}/contacts"', headers, create_body)
     update = wrk.script(
         "PATCH",
         f'"{V2}/contacts/" .. math.random({lo}, {hi})',
