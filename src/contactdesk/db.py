@@ -66,14 +66,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
         json_deserializer=orjson.loads,
-        # Plan each statement for its values: one account may hold a million contacts and the
-        # next a hundred, and a generic plan (chosen after five runs of a prepared statement)
-        # is costed for the average account: a full sort where an index walk was needed.
         # Short queries from many connections at once: parallel workers and JIT compilation
         # cost more to start than they save, and take the cores the other requests need.
         connect_args={
             "server_settings": {
-                "plan_cache_mode": "force_custom_plan",
                 "max_parallel_workers_per_gather": "0",
                 "jit": "off",
             }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,46 +28,60 @@ _cache: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()
 _inflight: dict[Hashable, asyncio.Future[None]] = {}
 
 
-def _generation(account_id: int) -> sa.ScalarSelect[int]:
+def account_param() -> sa.BindParameter[int]:
+    """The account id, rendered into the SQL text when the statement runs (it is an integer).
+
+    Each account then gets its own prepared statement, whose cached plan PostgreSQL costs for
+    that account's own size: one account may hold a million contacts and the next a hundred,
+    and a plan costed for the average account reads every contact of the big one. Planning
+    each execution anew (plan_cache_mode=force_custom_plan) would cost about 0.7 ms a query.
+    """
+    return sa.bindparam("account_id", type_=sa.BigInteger, literal_execute=True)
+
+
+def _generation() -> sa.ScalarSelect[int]:
+    """The account's generation (bind parameter account_id)."""
     return (
         sa.select(sa.func.coalesce(sa.func.sum(ContactCounter.version), 0))
-        .where(ContactCounter.account_id == account_id)
+        .where(ContactCounter.account_id == account_param())
         .scalar_subquery()
     )
 
 
-def account_total(account_id: int) -> sa.ScalarSelect[int]:
+def account_total() -> sa.ScalarSelect[int]:
+    """The account's contact count (bind parameter account_id)."""
     return (
         sa.select(sa.func.coalesce(sa.func.sum(ContactCounter.contacts_count), 0))
-        .where(ContactCounter.account_id == account_id)
+        .where(ContactCounter.account_id == account_param())
         .scalar_subquery()
     )
 
 
-def label_total(account_id: int, name_lower: str) -> sa.ScalarSelect[int]:
+def label_total() -> sa.ScalarSelect[int]:
+    """The number of the account's contacts with a label (bind parameters account_id and
+    label_name, lower-cased)."""
     return (
         sa.select(sa.func.coalesce(sa.func.sum(LabelCounter.contacts_count), 0))
         .join(Label, Label.id == LabelCounter.label_id)
-        .where(Label.account_id == account_id, Label.name_lower == name_lower)
+        .where(
+            Label.account_id == account_param(),
+            Label.name_lower == sa.bindparam("label_name", type_=sa.String),
+        )
         .scalar_subquery()
     )
 
 
-async def account_count(session: AsyncSession, account_id: int) -> int:
-    return int(await session.scalar(sa.select(account_total(account_id))) or 0)
-
-
-async def label_count(session: AsyncSession, account_id: int, name_lower: str) -> int:
-    return int(await session.scalar(sa.select(label_total(account_id, name_lower))) or 0)
+_GENERATION = sa.select(_generation())
 
 
 async def cached_count(
     session: AsyncSession,
     account_id: int,
     key: Hashable,
-    count_query: sa.Select[Any],
+    count_query: Callable[[], sa.Select[Any]],
+    params: dict[str, Any],
 ) -> int:
-    """count_query's result, recomputed only when the account's generation moved.
+    """What count_query() counts (params hold account_id), recomputed when the generation moved.
 
     Concurrent misses of one key wait for a single computation (a burst of the same search does
     not start one scan per request), then check the generation like any other hit: a count
@@ -78,7 +92,7 @@ async def cached_count(
     for _ in range(3):
         cached = _cache.get(cache_key)
         if cached is not None:
-            generation = int(await session.scalar(sa.select(_generation(account_id))) or 0)
+            generation = int(await session.scalar(_GENERATION, {"account_id": account_id}) or 0)
             if generation == cached[0]:
                 _cache.move_to_end(cache_key)
                 return cached[1]
@@ -86,11 +100,14 @@ async def cached_count(
         if flight is None:
             break
         await asyncio.shield(flight)
-    return await _compute(session, account_id, cache_key, count_query)
+    return await _compute(session, cache_key, count_query, params)
 
 
 async def _compute(
-    session: AsyncSession, account_id: int, cache_key: Hashable, count_query: sa.Select[Any]
+    session: AsyncSession,
+    cache_key: Hashable,
+    count_query: Callable[[], sa.Select[Any]],
+    params: dict[str, Any],
 ) -> int:
     flight = _inflight.get(cache_key)
     own = flight is None
@@ -99,8 +116,8 @@ async def _compute(
         _inflight[cache_key] = flight
     try:
         # One statement, one snapshot: the count belongs to exactly this generation.
-        statement = sa.select(_generation(account_id), count_query.scalar_subquery())
-        row = (await session.execute(statement)).one()
+        statement = sa.select(_generation(), count_query().scalar_subquery())
+        row = (await session.execute(statement, params)).one()
         generation, count = int(row[0]), int(row[1])
         _cache[cache_key] = (generation, count)
         _cache.move_to_end(cache_key)

@@ -206,29 +206,36 @@ def sort_expression(dialect: str, key: str) -> sa.ColumnElement[Any]:
     return column
 
 
-def after_conditions(
-    dialect: str, cursor: Cursor
-) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool] | None]:
-    """Rows after the cursor: (valued rows after it, then the blank rows) in the sort's order.
+def cursor_params(dialect: str, cursor: Cursor) -> dict[str, Any]:
+    value = cursor.value
+    if dialect == "postgresql" and cursor.sort in _JSON_KEY and value is not None:
+        value = str(value)  # ->> is text here; a SQLite cursor may hold a number
+    return {"cursor_value": value, "cursor_id": cursor.id}
 
-    Blanks sort last in both directions, so a cursor on a valued row continues with the valued
-    rows past it and then every blank row; a cursor on a blank row continues among the blanks.
+
+def cursor_condition(
+    dialect: str, sort: str, descending: bool, part: str
+) -> sa.ColumnElement[bool]:
+    """Rows after the cursor (bind parameters cursor_value and cursor_id), in one part:
+
+    - "valued": rows with a value past (cursor_value, cursor_id), in the sort's order;
+    - "blanks": every blank row (they come after all valued rows, in both directions);
+    - "blanks_after": blank rows past cursor_id (the cursor itself is on a blank row).
     Each part is a range the sort's index answers; they are queried one after the other.
     """
-    expression = sort_expression(dialect, cursor.sort)
-    if cursor.descending:
-        past_id: sa.ColumnElement[bool] = Contact.id < cursor.id
-    else:
-        past_id = Contact.id > cursor.id
-    if cursor.value is None:
-        return sa.and_(expression.is_(None), past_id), None
-    value = cursor.value
-    if dialect == "postgresql" and cursor.sort in _JSON_KEY:
-        value = str(value)  # ->> is text here; a SQLite cursor may hold a number
+    expression = sort_expression(dialect, sort)
+    cursor_id = sa.bindparam("cursor_id", type_=sa.BigInteger)
+    if part == "blanks":
+        return expression.is_(None)
+    if part == "blanks_after":
+        past_id = Contact.id < cursor_id if descending else Contact.id > cursor_id
+        return sa.and_(expression.is_(None), past_id)
+    value_type: Any = sa.BigInteger if sort in ("created_at", "last_activity_at") else None
+    if dialect == "postgresql" and value_type is None:
+        value_type = sa.String
     pair = sa.tuple_(expression, Contact.id)
-    target = sa.tuple_(sa.literal(value), sa.literal(cursor.id))
-    valued = pair < target if cursor.descending else pair > target
-    return valued, expression.is_(None)
+    target = sa.tuple_(sa.bindparam("cursor_value", type_=value_type), cursor_id)
+    return pair < target if descending else pair > target
 
 
 def order_by(dialect: str, query: ListQuery) -> list[sa.ColumnElement[Any]]:
@@ -275,15 +282,26 @@ def trigram_searchable(term: str) -> bool:
     return False
 
 
-def search_condition(dialect: str, q: str) -> sa.ColumnElement[bool]:
+def search_params(dialect: str, q: str) -> tuple[tuple[bool, bool], dict[str, Any]]:
+    """The shape of a search (trigram narrowing, id match) and its bind parameters."""
+    lowered = q.lower()
+    params: dict[str, Any] = {"pattern": f"%{escape_like(lowered)}%"}
+    by_id = q.isascii() and q.isdigit() and int(q) <= MAX_ID
+    if by_id:
+        params["q_id"] = int(q)
+    return (dialect == "postgresql" and trigram_searchable(lowered), by_id), params
+
+
+def search_condition(dialect: str, trigram: bool, by_id: bool) -> sa.ColumnElement[bool]:
     """Case-insensitive substring match; % and _ match literally; digits also match the id.
 
-    On PostgreSQL, a term with 3 letters or digits in a row is first narrowed by the trigram
-    index over all searched fields; the per-field test then decides, so the rows are the same.
-    Shorter terms walk the sort's index and test each row (a page of a common term is found
-    early); their count is cached per generation (contacts.counters).
+    The term is the bind parameter pattern (see search_params). On PostgreSQL, a term with 3
+    letters or digits in a row is first narrowed by the trigram index over all searched fields;
+    the per-field test then decides, so the rows are the same. Shorter terms walk the sort's
+    index and test each row (a page of a common term is found early); their count is cached
+    per generation (contacts.counters).
     """
-    pattern = f"%{escape_like(q.lower())}%"
+    pattern = sa.bindparam("pattern", type_=sa.String)
 
     def like(expression: Searched) -> sa.ColumnElement[bool]:
         # Backslash is PostgreSQL's default LIKE escape; an explicit ESCAPE clause would hide
@@ -299,8 +317,8 @@ def search_condition(dialect: str, q: str) -> sa.ColumnElement[bool]:
         like(sa.func.lower(Contact.identifier)),
         like(sa.func.lower(json_text(dialect, "company_name"))),
     )
-    if dialect == "postgresql" and trigram_searchable(q.lower()):
+    if trigram:
         fields = sa.and_(like(sa.literal_column(SEARCH_TEXT, sa.String)), fields)
-    if q.isascii() and q.isdigit() and int(q) <= MAX_ID:
-        return sa.or_(fields, Contact.id == int(q))
+    if by_id:
+        return sa.or_(fields, Contact.id == sa.bindparam("q_id", type_=sa.BigInteger))
     return fields

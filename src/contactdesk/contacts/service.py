@@ -16,10 +16,12 @@ from contactdesk.contacts.fields import ContactInput
 from contactdesk.contacts.listing import (
     Cursor,
     ListQuery,
-    after_conditions,
+    cursor_condition,
+    cursor_params,
     order_by,
     ordered,
     search_condition,
+    search_params,
     sort_expression,
 )
 from contactdesk.contacts.serialize import contact_json, inbox_json
@@ -284,51 +286,78 @@ async def _label_ids(session: AsyncSession, account_id: int, names: tuple[str, .
     return sorted(rows.scalars())
 
 
-async def _filters(
-    session: AsyncSession, dialect: str, account_id: int, query: ListQuery
-) -> list[sa.ColumnElement[bool]]:
-    conditions: list[sa.ColumnElement[bool]] = [Contact.account_id == account_id]
+@dataclass(frozen=True)
+class _Plan:
+    """What a list request asks for, as the shape of its SQL plus the values to bind.
+
+    Statements are built once per shape and reused (building SQLAlchemy constructs costs more
+    than running a millisecond query); every value travels as a bind parameter, except label
+    ids, which are rendered as literals at execution so the planner knows how common they are.
+    """
+
+    shape: tuple[Any, ...]
+    params: dict[str, Any]
+    labels: str  # "" (no filter), "none" (no such label in the account) or "ids"
+    search: tuple[bool, bool] | None
+    total: str  # "account", "label" or "" (no counter answers)
+
+
+async def _plan(session: AsyncSession, dialect: str, account_id: int, query: ListQuery) -> _Plan:
+    params: dict[str, Any] = {"account_id": account_id}
+    labels = ""
     if query.labels:
-        # The label ids go into the SQL as literals, so the planner knows how common the label
-        # is: a common one walks the sort's index, a rare one starts from its contacts.
         ids = await _label_ids(session, account_id, query.labels)
-        if not ids:
-            conditions.append(sa.false())
-        else:
-            # EXISTS, not IN: the planner then walks the sort's index and probes each row's
-            # labels for a common label instead of reading every contact to join them.
-            conditions.append(
-                sa.exists().where(
-                    ContactLabel.contact_id == Contact.id,
-                    ContactLabel.label_id.in_(
-                        sa.bindparam("label_ids", ids, expanding=True, literal_execute=True)
-                    ),
-                )
-            )
+        labels = "ids" if ids else "none"
+        params["label_ids"] = ids
+    search = None
     if query.q:
-        conditions.append(search_condition(dialect, query.q))
+        search, search_values = search_params(dialect, query.q)
+        params.update(search_values)
+    total = ""
+    if not query.q and not query.labels:
+        total = "account"
+    elif not query.q and len(query.labels) == 1:
+        total = "label"
+        params["label_name"] = query.labels[0]
+    shape = (dialect, query.sort, query.descending, labels, search, total)
+    return _Plan(shape, params, labels, search, total)
+
+
+def _conditions(dialect: str, plan: _Plan) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [Contact.account_id == counters.account_param()]
+    if plan.labels == "none":
+        conditions.append(sa.false())
+    elif plan.labels == "ids":
+        # EXISTS, not IN: the planner then walks the sort's index and probes each row's
+        # labels for a common label instead of reading every contact to join them.
+        conditions.append(
+            sa.exists().where(
+                ContactLabel.contact_id == Contact.id,
+                ContactLabel.label_id.in_(
+                    sa.bindparam("label_ids", expanding=True, literal_execute=True)
+                ),
+            )
+        )
+    if plan.search is not None:
+        conditions.append(search_condition(dialect, *plan.search))
     return conditions
 
 
-def _counter_total(account_id: int, query: ListQuery) -> sa.ScalarSelect[int] | None:
-    """The counter that holds this list's exact count, if one does."""
-    if not query.q and not query.labels:
-        return counters.account_total(account_id)
-    if not query.q and len(query.labels) == 1:
-        return counters.label_total(account_id, query.labels[0])
-    return None
+_TOTALS = {"account": counters.account_total, "label": counters.label_total}
 
 
-async def _count(session: AsyncSession, dialect: str, account_id: int, query: ListQuery) -> int:
+async def _count(session: AsyncSession, dialect: str, plan: _Plan, query: ListQuery) -> int:
     """The exact number of matching contacts, from a counter whenever one answers."""
-    total = _counter_total(account_id, query)
-    if total is not None:
-        return int(await session.scalar(sa.select(total)) or 0)
-    statement = sa.select(sa.func.count()).select_from(Contact)
-    statement = statement.where(*await _filters(session, dialect, account_id, query))
-    return await counters.cached_count(
-        session, account_id, ("list", query.q, query.labels), statement
-    )
+    if plan.total:
+        statement = sa.select(_TOTALS[plan.total]())
+        return int(await session.scalar(statement, plan.params) or 0)
+
+    def count_query() -> sa.Select[Any]:
+        return sa.select(sa.func.count()).select_from(Contact).where(*_conditions(dialect, plan))
+
+    key = ("list", query.q, query.labels)
+    account_id = plan.params["account_id"]
+    return await counters.cached_count(session, account_id, key, count_query, plan.params)
 
 
 # PostgreSQL builds each row's contact_inboxes in the page query itself (one round trip less);
@@ -343,49 +372,66 @@ _PG_CONTACT_INBOXES = sa.literal_column(
     "WHERE ci.contact_id = contacts.id AND ci.account_id = contacts.account_id)",
     sa.String,
 )
+_PAGE_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
+
+
+def _page_statement(
+    dialect: str, plan: _Plan, query: ListQuery, part: str, inboxes: bool
+) -> sa.Select[Any]:
+    """The page query of a shape: filter, order and skip on (id, sort value) alone, then read
+    only the page's rows whole, with their contact inboxes (PostgreSQL) and the counter."""
+    key = (*plan.shape, part, inboxes)
+    statement = _PAGE_STATEMENTS.get(key)
+    if statement is not None:
+        return statement
+    where = _conditions(dialect, plan)
+    if part != "offset":
+        where.append(cursor_condition(dialect, query.sort, query.descending, part))
+    sort_value = sort_expression(dialect, query.sort)
+    inner = (
+        sa.select(Contact.id.label("page_id"), sort_value.label("sort_value"))
+        .where(*where)
+        .order_by(*order_by(dialect, query))
+        .limit(sa.bindparam("limit", type_=sa.BigInteger))
+        .offset(sa.bindparam("offset", type_=sa.BigInteger))
+        .subquery("page")
+    )
+    columns: list[sa.ColumnElement[Any]] = [*Contact.__table__.columns, inner.c.sort_value]
+    if plan.total:
+        columns.append(_TOTALS[plan.total]().label("total"))
+    if inboxes:
+        columns.append(_PG_CONTACT_INBOXES.label("inboxes_json"))
+    built: sa.Select[Any] = (
+        sa.select(*columns)
+        .join_from(inner, Contact, Contact.id == inner.c.page_id)
+        .order_by(*ordered(inner.c.sort_value, query.sort, query.descending))
+    )
+    if len(_PAGE_STATEMENTS) < 4096:
+        _PAGE_STATEMENTS[key] = built
+    return built
 
 
 async def _page(
-    session: AsyncSession, dialect: str, account_id: int, query: ListQuery
+    session: AsyncSession, dialect: str, plan: _Plan, query: ListQuery
 ) -> tuple[list[Any], Cursor | None]:
-    """One page (by offset or after a cursor) and the cursor of the page that follows it.
+    """One page (by offset or after a cursor) and the cursor of the page that follows it."""
+    inboxes = dialect == "postgresql" and query.include_contact_inboxes
 
-    The filtering, ordering and skipping happen on (id, sort value) alone; only the page's
-    own rows are then read whole, with their contact inboxes (PostgreSQL) and the counter.
-    """
-    conditions = await _filters(session, dialect, account_id, query)
-    sort_value = sort_expression(dialect, query.sort)
-    ordering = order_by(dialect, query)
-    total = _counter_total(account_id, query)
-
-    async def fetch(where: list[sa.ColumnElement[bool]], limit: int, offset: int) -> list[Any]:
-        inner = (
-            sa.select(Contact.id.label("page_id"), sort_value.label("sort_value"))
-            .where(*where)
-            .order_by(*ordering)
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
-        )
-        statement = sa.select(*Contact.__table__.columns, inner.c.sort_value)
-        if total is not None:
-            statement = statement.add_columns(total.label("total"))
-        if dialect == "postgresql" and query.include_contact_inboxes:
-            statement = statement.add_columns(_PG_CONTACT_INBOXES.label("inboxes_json"))
-        statement = statement.join_from(inner, Contact, Contact.id == inner.c.page_id)
-        statement = statement.order_by(*ordered(inner.c.sort_value, query.sort, query.descending))
-        return list((await session.execute(statement)).all())
+    async def fetch(part: str, params: dict[str, Any]) -> list[Any]:
+        statement = _page_statement(dialect, plan, query, part, inboxes)
+        return list((await session.execute(statement, {**plan.params, **params})).all())
 
     wanted = query.page_size + 1  # one more tells whether a next page exists
     rows: list[Any] = []
     if query.after is None:
         if query.offset < MAX_OFFSET:
-            rows = await fetch(conditions, wanted, query.offset)
+            rows = await fetch("offset", {"limit": wanted, "offset": query.offset})
     else:
-        valued, blanks = after_conditions(dialect, query.after)
-        rows = await fetch([*conditions, valued], wanted, 0)
-        if blanks is not None and len(rows) < wanted:
-            rows += await fetch([*conditions, blanks], wanted - len(rows), 0)
+        at = cursor_params(dialect, query.after)
+        first = "blanks_after" if query.after.value is None else "valued"
+        rows = await fetch(first, {**at, "limit": wanted, "offset": 0})
+        if first == "valued" and len(rows) < wanted:
+            rows += await fetch("blanks", {"limit": wanted - len(rows), "offset": 0})
     if len(rows) < wanted:
         return rows, None
     rows = rows[: query.page_size]
@@ -401,11 +447,12 @@ def _json(value: Any) -> Any:
 async def list_contacts(session: AsyncSession, account_id: int, query: ListQuery) -> dict[str, Any]:
     """An exact count and one page, in one to three queries whatever the page size."""
     dialect = session.get_bind().dialect.name
-    rows, following = await _page(session, dialect, account_id, query)
-    if rows and _counter_total(account_id, query) is not None:
+    plan = await _plan(session, dialect, account_id, query)
+    rows, following = await _page(session, dialect, plan, query)
+    if rows and plan.total:
         count = int(rows[0].total)  # read with the page, in the same statement
     else:
-        count = await _count(session, dialect, account_id, query)
+        count = await _count(session, dialect, plan, query)
     inboxes: dict[int, list[dict[str, Any]]] = {}
     if query.include_contact_inboxes:
         if dialect == "postgresql":
