@@ -133,9 +133,9 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
     show = wrk.script("GET", f'"{V2}/contacts/" .. math.random({lo}, {hi})', headers, None)
     # A Lua expression: JSON text in single-quoted Lua strings, joined with the counters.
     create_body = (
-        f"'{{\"inbox_id\": {bench.inbox_id}, \"name\": \"Bench ' .. t .. '-' .. n .. "
+        f'\'{{"inbox_id": {bench.inbox_id}, "name": "Bench \' .. t .. \'-\' .. n .. '
         f"'\", \"email\": \"bench-{nonce}-' .. t .. '-' .. n .. '@load.test\", "
-        "\"custom_attributes\": {\"plan\": \"pro\"}}'"
+        '"custom_attributes": {"plan": "pro"}}\''
     )
     create = wrk.script("POST", f'"{V2}/contacts"', headers, create_body)
     update = wrk.script(

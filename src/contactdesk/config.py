@@ -20,8 +20,14 @@ class Settings(BaseSettings):
         description="sqlite:///path.db (default: contactdesk.db in the working directory) "
         "or postgresql://user@host:port/db; the async driver is chosen automatically.",
     )
-    db_pool_size: int = Field(10, description="PostgreSQL connections kept open per process.")
-    db_max_overflow: int = Field(10, description="Extra PostgreSQL connections under load.")
+    db_pool_size: int = Field(
+        32,
+        description="PostgreSQL connections kept open per process: at least the requests a "
+        "process serves at once, or connections are opened and closed under load (a new "
+        "PostgreSQL backend is slow for its first queries). Keep workers x (pool + overflow) "
+        "below the server's max_connections.",
+    )
+    db_max_overflow: int = Field(8, description="Extra PostgreSQL connections for bursts.")
     sqlite_busy_timeout_ms: int = Field(
         30_000, description="How long a SQLite writer waits for the write lock."
     )
