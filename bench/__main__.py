@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--out", default="results.json")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="seconds of unrecorded load before each scenario"
+    )
     parser.add_argument("--only", help="comma-separated scenario names to run")
     args = parser.parse_args(argv)
 
@@ -220,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             wait_idle(url)
-            record("baseline_page", wrk.run(f"http://127.0.0.1:{port}/baseline", **run))
+            baseline_url = f"http://127.0.0.1:{port}/baseline"
+            wrk.run(baseline_url, duration=args.warmup, connections=args.connections)
+            record("baseline_page", wrk.run(baseline_url, **run))
             wait_idle(url)
             record("chatwoot_style_list", wrk.run(f"http://127.0.0.1:{port}/chatwoot", **run))
         finally:
@@ -239,11 +244,21 @@ def main(argv: list[str] | None = None) -> int:
             if only is not None and name not in only:
                 continue
             wait_idle(url)
+            headers = auth_headers if lua is None else None
+            target = base + path if lua is None else f"http://127.0.0.1:{port}"
             if lua is None:
-                warm_up(base + path, auth_headers)
-                record(name, wrk.run(base + path, headers=auth_headers, **run))
-            else:
-                record(name, wrk.run(f"http://127.0.0.1:{port}", lua=lua, **run))
+                warm_up(target, auth_headers)
+            # Warm-up, not recorded: every worker's connection pool filled and every backend's
+            # caches loaded, as on a server that has been running for a while.
+            wrk.run(
+                target,
+                duration=args.warmup,
+                connections=args.connections,
+                headers=headers,
+                lua=lua,
+            )
+            wait_idle(url)
+            record(name, wrk.run(target, headers=headers, lua=lua, **run))
         max_rss = peak_rss_mb(server.process.pid)
     finally:
         server.stop()

@@ -70,7 +70,9 @@ def run(
     lua: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> WrkResult:
+    # A generous timeout, so that a slow scenario reports its real latency, not wrk's 2 s cut.
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    command += ["--timeout", "30s"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     with tempfile.TemporaryDirectory() as tmp:
