@@ -134,7 +134,7 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
     # A Lua expression: JSON text in single-quoted Lua strings, joined with the counters.
     create_body = (
         f'\'{{"inbox_id": {bench.inbox_id}, "name": "Bench \' .. t .. \'-\' .. n .. '
-        f"'\", \"email\": \"bench-{nonce}-' .. t .. '-' .. n .. '@load.test\", "
+        f"'\", \"email\": \"bench-{nonce}-' .. r .. '-' .. t .. '-' .. n .. '@load.test\", "
         '"custom_attributes": {"plan": "pro"}}\''
     )
     create = wrk.script("POST", f'"{V2}/contacts"', headers, create_body)

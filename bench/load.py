@@ -208,6 +208,7 @@ async def _load_postgres(
                 f"(SELECT max(id) FROM {table}))"
             )
         await conn.execute("VACUUM (ANALYZE) contacts, contact_labels, contact_inboxes")
+        await conn.execute("CHECKPOINT")  # the load is on disk, not flushed during the run
     finally:
         await conn.close()
 

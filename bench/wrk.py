@@ -38,7 +38,8 @@ def parse(output: str) -> WrkResult:
 
 
 def script(method: str, path_lua: str, headers: dict[str, str], body_lua: str | None) -> str:
-    """A wrk Lua script; path_lua and body_lua are Lua expressions (may use `n` and `tid`)."""
+    """A wrk Lua script; path_lua and body_lua are Lua expressions that may use `n` (the
+    request's number in its thread), `t` (the thread) and `r` (a random id of the run)."""
     header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     body = body_lua or "nil"
     return f"""
@@ -50,12 +51,14 @@ function setup(thread)
 end
 function init(args)
   math.randomseed(os.time() + (tid or 0) * 7919)
+  runid = os.time() .. "r" .. math.random(1, 1000000000)
 end
 {header_lines}
 request = function()
   counter = counter + 1
   local n = counter
   local t = tid or 0
+  local r = runid or ""
   return wrk.format("{method}", {path_lua}, nil, {body})
 end
 """
