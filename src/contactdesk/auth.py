@@ -101,8 +101,14 @@ def credential_cache(request: Request) -> CredentialCache:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; writes take SQLite's write lock when they begin."""
     db: Database = request.app.state.db
-    factory = db.reader if request.method in ("GET", "HEAD") else db.writer
-    async with factory() as session:
+    if request.method in ("GET", "HEAD"):
+        async with db.reader() as session:
+            yield session
+        return
+    # The body arrives before the write gate is taken (it is kept for the route): a slow
+    # client must not hold back the process's other writers.
+    await request.body()
+    async with db.writing() as session:
         yield session
 
 

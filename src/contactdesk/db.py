@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -11,12 +15,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
+    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
 
 from contactdesk.config import Settings
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (Windows: the SQLite busy handler alone)
+    fcntl = None  # type: ignore[assignment]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -123,6 +133,59 @@ class Database:
         self.writer = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Writers of this process queue here, in order, and
+        # only one of them at a time waits on the file lock against other processes; dozens
+        # polling it with SQLite's sleeping busy handler instead waited seconds (bench: create
+        # p99 2.8 s).
+        self._write_gate: asyncio.Lock | None = None
+        self._lock_path: str | None = None
+        if self.engine.dialect.name == "sqlite":
+            self._write_gate = asyncio.Lock()
+            database = self.engine.url.database
+            if database and database != ":memory:" and fcntl is not None:
+                # Between processes (serve --workers N), a blocking lock on a file next to the
+                # database: the next writer wakes as soon as the last one is done.
+                self._lock_path = f"{database}.write-lock"
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for a request that writes."""
+        if self._write_gate is None:
+            async with self.writer() as session:
+                yield session
+            return
+        async with self._write_gate:
+            if self._lock_path is None:
+                async with self.writer() as session:
+                    yield session
+                return
+            waiting = asyncio.ensure_future(asyncio.to_thread(_lock_file, self._lock_path))
+            try:
+                descriptor = await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                # The thread goes on waiting; release the lock as soon as it gets it.
+                waiting.add_done_callback(_release_when_locked)
+                raise
+            try:
+                async with self.writer() as session:
+                    yield session
+            finally:
+                os.close(descriptor)  # closing the descriptor releases its lock
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _lock_file(path: str) -> int:
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _release_when_locked(waiting: asyncio.Future[int]) -> None:
+    if not waiting.cancelled() and waiting.exception() is None:
+        os.close(waiting.result())
