@@ -21,7 +21,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench import wrk
-from bench.load import BenchData, load
+from bench.load import BenchData, load, remove_created
 
 ROOT = Path(__file__).resolve().parent.parent
 V2 = "/api/v2/accounts"
@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         max_rss = peak_rss_mb(server.process.pid)
     finally:
         server.stop()
+        removed = remove_created(url, bench.account_id)
+        print(f"removed the {removed} contacts the create scenario made", flush=True)
 
     baseline = next((r["rps"] for r in results if r["name"] == "baseline_page"), None)
     for item in results:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bench import data
@@ -17,6 +18,7 @@ from contactdesk.config import Settings
 from contactdesk.contacts.counters import SHARDS
 from contactdesk.db import Database, register_sqlite_functions
 from contactdesk.migrations import runner
+from contactdesk.models import Contact
 from contactdesk.provisioning import create_account, create_account_inbox, create_api_key
 
 BENCH_ACCOUNT = "bench-main"
@@ -39,6 +41,9 @@ CONTACT_COLUMNS = [
     "created_at",
     "updated_at",
 ]
+
+# The emails of the contacts the create scenario makes (bench/__main__.py).
+CREATED_EMAILS = "bench-%@load.test"
 
 
 @dataclass
@@ -78,8 +83,6 @@ async def _provision(url: str) -> tuple[int, int, str, str, list[int]]:
     db = Database(Settings(database_url=url))
     try:
         async with db.writer() as session:
-            import sqlalchemy as sa
-
             from contactdesk.models import Account, Inbox
 
             existing = (
@@ -113,8 +116,6 @@ async def _count_contacts(url: str, account_id: int) -> tuple[int, int, int]:
     db = Database(Settings(database_url=url))
     try:
         async with db.reader() as session:
-            import sqlalchemy as sa
-
             from contactdesk.models import Contact
 
             row = (
@@ -308,3 +309,25 @@ def load(url: str, n: int) -> BenchData:
         load_seconds = 0.0
     _, lo, hi = asyncio.run(_count_contacts(url, account_id))
     return BenchData(account_id, inbox_id, key, secret, lo, hi, load_seconds)
+
+
+async def _remove_created(url: str, account_id: int) -> int:
+    db = Database(Settings(database_url=url))
+    try:
+        async with db.writer() as session:
+            result = await session.execute(
+                sa.delete(Contact)
+                .where(Contact.account_id == account_id, Contact.email.like(CREATED_EMAILS))
+                .returning(Contact.id)
+            )
+            removed = len(result.all())
+            await session.commit()
+            return removed
+    finally:
+        await db.dispose()
+
+
+def remove_created(url: str, account_id: int) -> int:
+    """Delete the contacts the create scenario made, so that the next run on this database
+    measures the loaded data (new contacts sort first and match no search term)."""
+    return asyncio.run(_remove_created(url, account_id))

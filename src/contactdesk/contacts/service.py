@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -421,6 +422,29 @@ async def _page(
         statement = _page_statement(dialect, plan, query, part, inboxes)
         return list((await session.execute(statement, {**plan.params, **params})).all())
 
+    if dialect == "postgresql" and plan.search is not None:
+        # The term decides the plan: a common one walks the sort's index, a rare one starts
+        # from the trigram index. A cached generic plan, costed for no term in particular,
+        # picked the trigram index for every term (850 ms for a common one, against 5 ms).
+        await session.execute(_CUSTOM_PLANS)
+        try:
+            return await _page_rows(session, dialect, plan, query, fetch)
+        finally:
+            await session.execute(_CACHED_PLANS)
+    return await _page_rows(session, dialect, plan, query, fetch)
+
+
+_CUSTOM_PLANS = sa.text("SET plan_cache_mode = force_custom_plan")
+_CACHED_PLANS = sa.text("RESET plan_cache_mode")
+
+
+async def _page_rows(
+    session: AsyncSession,
+    dialect: str,
+    plan: _Plan,
+    query: ListQuery,
+    fetch: Callable[[str, dict[str, Any]], Awaitable[list[Any]]],
+) -> tuple[list[Any], Cursor | None]:
     wanted = query.page_size + 1  # one more tells whether a next page exists
     rows: list[Any] = []
     if query.after is None:
