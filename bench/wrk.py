@@ -74,6 +74,7 @@ def run(
     headers: dict[str, str] | None = None,
 ) -> WrkResult:
     # A generous timeout, so that a slow scenario reports its real latency, not wrk's 2 s cut.
+    threads = min(threads, connections)  # wrk needs a connection per thread
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     command += ["--timeout", "30s"]
     for key, value in (headers or {}).items():
