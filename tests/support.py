@@ -159,3 +159,33 @@ async def agent_api(client: httpx.AsyncClient, dialect: str, tenant: Tenant) -> 
         headers = await tenant.key_headers(["contacts:read", "contacts:write"])
         return Api(client, dialect, tenant, headers)
     return Api(client, dialect, tenant, {"api_access_token": tenant.agent_token})
+
+
+Params = list[tuple[str, str]]
+
+
+async def get_ok(api: Api, path: str, params: Params) -> dict[str, Any]:
+    """A list or search answer that must be a 200 with meta and payload."""
+    response = await api.get(path, params=list(params))
+    assert response.status_code == 200, (path, params, response.status_code, response.text)
+    body: dict[str, Any] = response.json()
+    assert set(body) >= {"meta", "payload"}, body
+    return body
+
+
+async def get_error(api: Api, path: str, params: Params) -> tuple[int, Any]:
+    response = await api.get(path, params=params)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    return response.status_code, body
+
+
+def ids(body: dict[str, Any]) -> list[int]:
+    return [c["id"] for c in body["payload"]]
+
+
+async def set_labels(api: Api, contact_id: int, labels: list[str]) -> None:
+    response = await api.post(f"/contacts/{contact_id}/labels", json={"labels": labels})
+    assert response.status_code == 200, response.text

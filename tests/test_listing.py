@@ -15,9 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.support import CONTACT_KEYS, INBOX_KEYS, Api
+from tests.support import (
+    CONTACT_KEYS,
+    INBOX_KEYS,
+    Api,
+    Params,
+    get_error,
+    get_ok,
+    ids,
+    set_labels,
+)
 
-Params = list[tuple[str, str]]
 Contact = dict[str, Any]
 
 MARK = "zq9mark"
@@ -62,29 +70,8 @@ def scope(request: pytest.FixtureRequest) -> Scope:
 # ---------------------------------------------------------------- helpers
 
 
-async def get_ok(api: Api, path: str, params: Params) -> dict[str, Any]:
-    response = await api.get(path, params=params)
-    assert response.status_code == 200, (path, params, response.status_code, response.text)
-    body: dict[str, Any] = response.json()
-    assert set(body) >= {"meta", "payload"}, body
-    return body
-
-
 async def fetch(api: Api, scope: Scope, params: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     return await get_ok(api, scope.path, [*scope.params, *params])
-
-
-async def get_error(api: Api, path: str, params: Params) -> tuple[int, Any]:
-    response = await api.get(path, params=params)
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text
-    return response.status_code, body
-
-
-def ids(body: dict[str, Any]) -> list[int]:
-    return [c["id"] for c in body["payload"]]
 
 
 async def seed(api: Api, scope: Scope, specs: Sequence[dict[str, Any]]) -> list[Contact]:
@@ -99,11 +86,6 @@ async def seed(api: Api, scope: Scope, specs: Sequence[dict[str, Any]]) -> list[
             fields.setdefault("identifier", f"{MARK}-{uuid.uuid4().hex[:8]}")
         created.append(await api.create_contact(**fields))
     return created
-
-
-async def set_labels(api: Api, contact_id: int, labels: list[str]) -> None:
-    response = await api.post(f"/contacts/{contact_id}/labels", json={"labels": labels})
-    assert response.status_code == 200, response.text
 
 
 async def collect_pages(api: Api, scope: Scope, params: Params, page_size: int) -> list[int]:

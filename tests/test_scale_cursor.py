@@ -21,9 +21,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Api, Tenant, admin_api
+from tests.support import (
+    Api,
+    Params,
+    Tenant,
+    admin_api,
+    get_error,
+    get_ok,
+    ids,
+    set_labels,
+)
 
-Params = list[tuple[str, str]]
 Contact = dict[str, Any]
 
 MARK = "cq7walk"
@@ -70,26 +78,6 @@ def scope(request: pytest.FixtureRequest) -> Scope:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-async def get_ok(api: Api, path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    response = await api.get(path, params=list(params))
-    assert response.status_code == 200, (path, params, response.status_code, response.text)
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def get_status(api: Api, path: str, params: Params) -> tuple[int, Any]:
-    response = await api.get(path, params=params)
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text
-    return response.status_code, body
-
-
-def ids(body: dict[str, Any]) -> list[int]:
-    return [c["id"] for c in body["payload"]]
 
 
 async def full_listing(api: Api, path: str, params: Sequence[tuple[str, str]]) -> list[int]:
@@ -162,11 +150,6 @@ async def seed(api: Api, scope: Scope, specs: Sequence[dict[str, Any]]) -> list[
             await set_labels(api, contact["id"], [WALK_LABEL, "x"])
         created.append(contact)
     return created
-
-
-async def set_labels(api: Api, contact_id: int, labels: list[str]) -> None:
-    response = await api.post(f"/contacts/{contact_id}/labels", json={"labels": labels})
-    assert response.status_code == 200, response.text
 
 
 def sort_params(key: str, descending: bool, form: int) -> Params:
@@ -467,7 +450,7 @@ async def test_page_and_after_cannot_be_combined(api: Api, path: str) -> None:
         [("after", cursor), ("page", "2")],
         [("after", cursor), ("page", "1"), ("sort", "name")],
     ):
-        status, body = await get_status(api, path, [("q", MARK), ("page_size", "1"), *params])
+        status, body = await get_error(api, path, [("q", MARK), ("page_size", "1"), *params])
         if (status, body) != (422, COMBINE_ERROR):
             failures.append((params, status, body))
     assert failures == []
@@ -508,7 +491,7 @@ async def test_invalid_cursors(api: Api, path: str) -> None:
     await api.create_contact(name=MARK)
     failures = []
     for cursor in INVALID_CURSORS:
-        status, body = await get_status(api, path, [("q", MARK), ("after", cursor)])
+        status, body = await get_error(api, path, [("q", MARK), ("after", cursor)])
         if (status, body) != (422, INVALID_ERROR):
             failures.append((cursor, status, body))
     assert failures == []
@@ -541,7 +524,7 @@ async def test_cursor_of_another_sort_order(api: Api, path: str) -> None:
         ("default", [("sort", "-last_activity_at")]),
     ]:
         query = [("q", MARK), ("after", cursors[label]), *params]
-        status, body = await get_status(api, path, query)
+        status, body = await get_error(api, path, query)
         if (status, body) != (422, ORDER_ERROR):
             failures.append((label, params, status, body))
     assert failures == []
@@ -555,7 +538,7 @@ async def test_the_other_parameters_are_still_checked(api: Api, path: str) -> No
         ([("page_size", "0")], {"error": "page_size must be between 1 and 100"}),
         ([("direction", "up")], {"error": "direction must be asc or desc"}),
     ]:
-        status, body = await get_status(api, path, [("q", MARK), ("after", cursor), *params])
+        status, body = await get_error(api, path, [("q", MARK), ("after", cursor), *params])
         assert (status, body) == (422, error), params
 
 
@@ -584,7 +567,7 @@ async def test_forged_cursors_are_never_a_server_error(api: Api, path: str) -> N
         sort, descending = raw[0], raw[1]
         params: Params = [("q", MARK), ("sort", f"{'-' if descending else ''}{sort}")]
         try:
-            status, body = await get_status(api, path, [*params, ("after", encode(raw))])
+            status, body = await get_error(api, path, [*params, ("after", encode(raw))])
         except Exception as exc:  # the app's error, raised through the ASGI transport
             failures.append((raw, 500, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"))
             continue
