@@ -21,8 +21,10 @@ from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.contacts.service import (
     create_contact,
     delete_contact,
+    destroy_custom_attributes,
     get_contact,
     list_contacts,
+    parse_attribute_keys,
     reject,
     render,
     update_contact,
@@ -197,6 +199,25 @@ async def _update(
     data = parse_contact_fields(await json_object(request), creating=False)
     contact = await update_contact(session, contact, data)
     rendered = await render(session, contact, include_contact_inboxes=include)
+    await session.commit()
+    return OrjsonResponse({"payload": rendered})
+
+
+@router.post(
+    "/contacts/{contact_id}/destroy_custom_attributes",
+    summary="Remove custom attributes of a contact",
+    response_model=schemas.ContactShow,
+    responses=errors(400, 404, 422),
+    openapi_extra=schemas.request_body(schemas.DestroyCustomAttributesBody),
+)
+async def destroy_custom_attributes_route(
+    request: Request, session: SessionDep, caller: Writer, contact_id: str
+) -> Response:
+    """Remove the listed keys from custom_attributes; keys the contact lacks are ignored."""
+    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    keys = parse_attribute_keys(await json_object(request))
+    contact = await destroy_custom_attributes(session, contact, keys)
+    rendered = await render(session, contact)
     await session.commit()
     return OrjsonResponse({"payload": rendered})
 

@@ -120,6 +120,10 @@ class ContactCreateBody(ContactUpdateBody):
     source_id: str | None = Field(None, description="Generated (a UUID) for API inboxes")
 
 
+class DestroyCustomAttributesBody(BaseModel):
+    custom_attributes: list[str] = Field(description="The custom attribute keys to remove")
+
+
 class LabelsBody(BaseModel):
     labels: list[str] = Field(description="Replaces the contact's labels; [] clears them")
 

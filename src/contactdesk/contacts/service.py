@@ -267,6 +267,32 @@ async def update_contact(session: AsyncSession, contact: Contact, data: ContactI
     return contact
 
 
+def parse_attribute_keys(body: dict[str, Any]) -> list[str]:
+    """{"custom_attributes": ["key", ...]}: a list of non-empty strings."""
+    keys = body.get("custom_attributes")
+    valid = isinstance(keys, list) and all(
+        isinstance(key, str) and key and "\x00" not in key for key in keys
+    )
+    if not valid:
+        raise ValidationFailed([("custom_attributes", "Custom attributes must be a list of keys")])
+    return list(keys) if isinstance(keys, list) else []
+
+
+async def destroy_custom_attributes(
+    session: AsyncSession, contact: Contact, keys: list[str]
+) -> Contact:
+    """Remove these keys from the contact's custom attributes; absent keys are ignored.
+
+    The caller fetched the contact with for_update=True, so a concurrent merge keeps its keys.
+    """
+    remaining = {k: v for k, v in (contact.custom_attributes or {}).items() if k not in keys}
+    if remaining != (contact.custom_attributes or {}):
+        contact.custom_attributes = remaining
+        contact.updated_at = now_epoch()
+        await session.flush()
+    return contact
+
+
 async def delete_contact(session: AsyncSession, account_id: int, contact_id: str) -> None:
     parsed = parse_id(contact_id)
     if parsed is None:
