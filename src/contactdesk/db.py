@@ -149,31 +149,28 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
-        """A session for a request that writes."""
-        if self._write_gate is None:
-            async with self.writer() as session:
-                yield session
-            return
-        async with self._write_gate:
-            if self._lock_path is None:
-                async with self.writer() as session:
-                    yield session
-                return
-            waiting = asyncio.ensure_future(asyncio.to_thread(_lock_file, self._lock_path))
-            try:
-                descriptor = await asyncio.shield(waiting)
-            except asyncio.CancelledError:
-                # The thread goes on waiting; release the lock as soon as it gets it.
-                waiting.add_done_callback(_release_when_locked)
-                raise
-            try:
-                async with self.writer() as session:
-                    yield session
-            finally:
-                os.close(descriptor)  # closing the descriptor releases its lock
+        """A session for a request that writes (on SQLite, after this process's earlier
+        writers and holding the file lock between processes)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_gate is not None:
+                await stack.enter_async_context(self._write_gate)
+            if self._lock_path is not None:
+                stack.callback(os.close, await _acquire_file_lock(self._lock_path))
+            yield await stack.enter_async_context(self.writer())
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _acquire_file_lock(path: str) -> int:
+    """The descriptor of path, exclusively locked (closing it releases the lock)."""
+    waiting = asyncio.ensure_future(asyncio.to_thread(_lock_file, path))
+    try:
+        return await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The thread goes on waiting; release the lock as soon as it gets it.
+        waiting.add_done_callback(_release_when_locked)
+        raise
 
 
 def _lock_file(path: str) -> int:

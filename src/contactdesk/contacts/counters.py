@@ -76,7 +76,6 @@ _GENERATION = sa.select(_generation())
 
 async def cached_count(
     session: AsyncSession,
-    account_id: int,
     key: Hashable,
     count_query: Callable[[], sa.Select[Any]],
     params: dict[str, Any],
@@ -87,12 +86,12 @@ async def cached_count(
     not start one scan per request), then check the generation like any other hit: a count
     computed before the caller's own write committed is never returned to it.
     """
-    bind = session.get_bind()
-    cache_key = (str(bind.engine.url), account_id, key)
+    account = {"account_id": params["account_id"]}
+    cache_key = (str(session.get_bind().engine.url), params["account_id"], key)
     for _ in range(3):
         cached = _cache.get(cache_key)
         if cached is not None:
-            generation = int(await session.scalar(_GENERATION, {"account_id": account_id}) or 0)
+            generation = int(await session.scalar(_GENERATION, account) or 0)
             if generation == cached[0]:
                 _cache.move_to_end(cache_key)
                 return cached[1]
@@ -100,31 +99,20 @@ async def cached_count(
         if flight is None:
             break
         await asyncio.shield(flight)
-    return await _compute(session, cache_key, count_query, params)
-
-
-async def _compute(
-    session: AsyncSession,
-    cache_key: Hashable,
-    count_query: Callable[[], sa.Select[Any]],
-    params: dict[str, Any],
-) -> int:
-    flight = _inflight.get(cache_key)
-    own = flight is None
-    if own:
-        flight = asyncio.get_running_loop().create_future()
-        _inflight[cache_key] = flight
+    # Lead the computation unless another request still does (after three rounds of waiting).
+    own = None
+    if cache_key not in _inflight:
+        own = _inflight[cache_key] = asyncio.get_running_loop().create_future()
     try:
         # One statement, one snapshot: the count belongs to exactly this generation.
         statement = sa.select(_generation(), count_query().scalar_subquery())
-        row = (await session.execute(statement, params)).one()
-        generation, count = int(row[0]), int(row[1])
-        _cache[cache_key] = (generation, count)
+        generation, count = (await session.execute(statement, params)).one()
+        _cache[cache_key] = (int(generation), int(count))
         _cache.move_to_end(cache_key)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-        return count
+        return int(count)
     finally:
-        if own and flight is not None:
-            _inflight.pop(cache_key, None)
-            flight.set_result(None)
+        if own is not None:
+            del _inflight[cache_key]
+            own.set_result(None)

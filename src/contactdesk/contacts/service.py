@@ -322,11 +322,13 @@ class _Plan:
     ids, which are rendered as literals at execution so the planner knows how common they are.
     """
 
-    shape: tuple[Any, ...]
     params: dict[str, Any]
     labels: str  # "" (no filter), "none" (no such label in the account) or "ids"
     search: tuple[bool, bool] | None
     total: str  # "account", "label" or "" (no counter answers)
+
+    def shape(self, dialect: str, query: ListQuery) -> tuple[Any, ...]:
+        return (dialect, query.sort, query.descending, self.labels, self.search, self.total)
 
 
 async def _plan(session: AsyncSession, dialect: str, account_id: int, query: ListQuery) -> _Plan:
@@ -346,8 +348,7 @@ async def _plan(session: AsyncSession, dialect: str, account_id: int, query: Lis
     elif not query.q and len(query.labels) == 1:
         total = "label"
         params["label_name"] = query.labels[0]
-    shape = (dialect, query.sort, query.descending, labels, search, total)
-    return _Plan(shape, params, labels, search, total)
+    return _Plan(params, labels, search, total)
 
 
 def _conditions(dialect: str, plan: _Plan) -> list[sa.ColumnElement[bool]]:
@@ -383,8 +384,7 @@ async def _count(session: AsyncSession, dialect: str, plan: _Plan, query: ListQu
         return sa.select(sa.func.count()).select_from(Contact).where(*_conditions(dialect, plan))
 
     key = ("list", query.q, query.labels)
-    account_id = plan.params["account_id"]
-    return await counters.cached_count(session, account_id, key, count_query, plan.params)
+    return await counters.cached_count(session, key, count_query, plan.params)
 
 
 # PostgreSQL builds each row's contact_inboxes in the page query itself (one round trip less);
@@ -407,7 +407,7 @@ def _page_statement(
 ) -> sa.Select[Any]:
     """The page query of a shape: filter, order and skip on (id, sort value) alone, then read
     only the page's rows whole, with their contact inboxes (PostgreSQL) and the counter."""
-    key = (*plan.shape, part, inboxes)
+    key = (*plan.shape(dialect, query), part, inboxes)
     statement = _PAGE_STATEMENTS.get(key)
     if statement is not None:
         return statement
