@@ -144,6 +144,13 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
         headers,
         "'{\"custom_attributes\": {\"bench_counter\": ' .. n .. '}}'",
     )
+    # One equality condition on email, a different existing email per request.
+    emails = "emails = {" + ", ".join(f'"{email}"' for email in bench.sample_emails) + "}"
+    filter_body = (
+        '\'{"payload": [{"attribute_key": "email", "filter_operator": '
+        '"equal_to", "values": ["\' .. emails[math.random(#emails)] .. \'"]}]}\''
+    )
+    filter_email = wrk.script("POST", f'"{V2}/contacts/filter"', headers, filter_body, emails)
     return [
         ("list_p1", "/contacts?page=1&sort=-last_activity_at", None),
         ("list_p1_name", "/contacts?page=1&sort=name", None),
@@ -153,6 +160,7 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
         ("search_3plus", "/contacts/search?q=smith", None),
         ("search_short", "/contacts/search?q=jo", None),
         ("show", "", show),
+        ("filter_email_eq", "", filter_email),
         ("create", "", create),
         ("update", "", update),
     ]

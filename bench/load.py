@@ -55,6 +55,7 @@ class BenchData:
     min_id: int
     max_id: int
     load_seconds: float
+    sample_emails: list[str]
 
 
 def _contact_record(row: data.ContactRow) -> tuple[Any, ...]:
@@ -308,7 +309,30 @@ def load(url: str, n: int) -> BenchData:
         print(f"reusing {count} contacts already loaded in account {account_id}")
         load_seconds = 0.0
     _, lo, hi = asyncio.run(_count_contacts(url, account_id))
-    return BenchData(account_id, inbox_id, key, secret, lo, hi, load_seconds)
+    emails = asyncio.run(_sample_emails(url, account_id))
+    return BenchData(account_id, inbox_id, key, secret, lo, hi, load_seconds, emails)
+
+
+async def _sample_emails(url: str, account_id: int, wanted: int = 1000) -> list[str]:
+    """Emails of loaded contacts spread over the account, for the filter scenario."""
+    db = Database(Settings(database_url=url))
+    try:
+        async with db.reader() as session:
+            total, _, _ = await _count_contacts(url, account_id)
+            step = max(1, total // wanted)
+            rows = await session.execute(
+                sa.select(Contact.email)
+                .where(
+                    Contact.account_id == account_id,
+                    Contact.email.is_not(None),
+                    Contact.id % step == 0,
+                    sa.not_(Contact.email.like(CREATED_EMAILS)),
+                )
+                .limit(wanted)
+            )
+            return [email for email in rows.scalars() if email and '"' not in email]
+    finally:
+        await db.dispose()
 
 
 async def _remove_created(url: str, account_id: int) -> int:

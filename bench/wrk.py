@@ -37,9 +37,16 @@ def parse(output: str) -> WrkResult:
     return WrkResult(rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0, error_count)
 
 
-def script(method: str, path_lua: str, headers: dict[str, str], body_lua: str | None) -> str:
+def script(
+    method: str,
+    path_lua: str,
+    headers: dict[str, str],
+    body_lua: str | None,
+    prelude: str = "",
+) -> str:
     """A wrk Lua script; path_lua and body_lua are Lua expressions that may use `n` (the
-    request's number in its thread), `t` (the thread) and `r` (a random id of the run)."""
+    request's number in its thread), `t` (the thread), `r` (a random id of the run) and what
+    the prelude (Lua statements run once per thread) defines."""
     header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     body = body_lua or "nil"
     return f"""
@@ -54,6 +61,7 @@ function init(args)
   runid = os.time() .. "r" .. math.random(1, 1000000000)
 end
 {header_lines}
+{prelude}
 request = function()
   counter = counter + 1
   local n = counter

@@ -115,6 +115,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Reads that arrive as POST (filters): a reader session, outside SQLite's write gate."""
+    db: Database = request.app.state.db
+    async with db.reader() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
 class _DocumentedBasic(HTTPBasic):
     """Declares the scheme in the OpenAPI document; the header is checked by livedesk_caller."""
 

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from contactdesk.actions.router import router as actions_router
 from contactdesk.auth import chatwoot_caller, livedesk_caller
+from contactdesk.contact_inboxes.router import router as contact_inboxes_router
 from contactdesk.contacts.router import router as contacts_router
+from contactdesk.contacts.upsert import router as upsert_router
+from contactdesk.custom_attributes.router import router as custom_attributes_router
 from contactdesk.inboxes.router import router as inboxes_router
 from contactdesk.labels.router import router as labels_router
 
-DOMAIN_ROUTERS = (contacts_router, labels_router, inboxes_router)
+DOMAIN_ROUTERS = (
+    upsert_router,
+    contacts_router,
+    labels_router,
+    contact_inboxes_router,
+    actions_router,
+    custom_attributes_router,
+    inboxes_router,
+)
 
 DIALECTS = (
     ("/api/v2/accounts", livedesk_caller, "LiveDesk (v2)"),

@@ -67,6 +67,8 @@ class ContactInput:
 
     values: dict[str, Any] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    # Set once custom_attributes were checked against the account's definitions.
+    definitions_checked: bool = False
 
 
 def _text(attribute: str, value: Any) -> str:

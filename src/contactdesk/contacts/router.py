@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from contactdesk.auth import Deleter, Reader, SessionDep, Writer
+from contactdesk.auth import Deleter, Reader, ReadSessionDep, SessionDep, Writer
 from contactdesk.body import json_object
 from contactdesk.contacts import schemas
 from contactdesk.contacts.fields import (
@@ -16,6 +18,7 @@ from contactdesk.contacts.fields import (
     parse_inbox_id,
     parse_source_id,
 )
+from contactdesk.contacts.filter import custom_keys, parse_filter
 from contactdesk.contacts.listing import parse_bool_param, parse_list_query
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.contacts.service import (
@@ -29,6 +32,7 @@ from contactdesk.contacts.service import (
     render,
     update_contact,
 )
+from contactdesk.custom_attributes.validation import check_contact_input, contact_definitions
 from contactdesk.errors import InvalidParameter
 from contactdesk.responses import OrjsonResponse, empty_ok, errors
 
@@ -128,6 +132,43 @@ async def search_route(
     return OrjsonResponse(await list_contacts(session, caller.account_id, query))
 
 
+# Chatwoot clients may send these in the body of a filter instead of the query string.
+_FILTER_BODY_PARAMS = ("page", "page_size", "sort", "direction", "include_contact_inboxes", "after")
+
+
+@router.post(
+    "/contacts/filter",
+    summary="Filter contacts",
+    response_model=schemas.ContactList,
+    responses=errors(400, 422),
+    openapi_extra=schemas.request_body(schemas.FilterBody),
+)
+async def filter_route(
+    request: Request,
+    session: ReadSessionDep,
+    caller: Reader,
+    page: PageParam = None,
+    page_size: PageSizeParam = None,
+    sort: SortParam = None,
+    direction: DirectionParam = None,
+    include_contact_inboxes: IncludeParam = None,
+    after: AfterParam = None,
+) -> Response:
+    """Contacts matching conditions joined by AND/OR (AND binds tighter), with an exact count."""
+    body = await json_object(request)
+    params = list(request.query_params.multi_items())
+    for name in _FILTER_BODY_PARAMS:
+        value = body.get(name)
+        if request.query_params.get(name) is None and isinstance(value, str | int | bool):
+            params.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
+    query = parse_list_query(QueryParams(params))
+    query = replace(query, labels=(), q="")  # as in the reference, filters ignore both
+    dialect = session.get_bind().dialect.name
+    definitions = await contact_definitions(session, caller.account_id) if custom_keys(body) else {}
+    filter_ = parse_filter(body, definitions, dialect)
+    return OrjsonResponse(await list_contacts(session, caller.account_id, query, filter_))
+
+
 @router.get(
     "/contacts/{contact_id}",
     summary="Show a contact",
@@ -160,6 +201,7 @@ async def create_route(request: Request, session: SessionDep, caller: Writer) ->
     """Create a contact, attached to an inbox when inbox_id is given (required in v2)."""
     body = await json_object(request)
     data = parse_contact_fields(body, creating=True)
+    await check_contact_input(session, caller.account_id, data)
     inbox_id = source_id = None
     try:
         inbox_id = parse_inbox_id(body.get("inbox_id"))

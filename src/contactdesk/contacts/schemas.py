@@ -124,6 +124,38 @@ class DestroyCustomAttributesBody(BaseModel):
     custom_attributes: list[str] = Field(description="The custom attribute keys to remove")
 
 
+class FilterCondition(BaseModel):
+    attribute_key: str = Field(
+        description="name, phone_number, email, identifier, country_code, city, company, "
+        "labels, created_at, last_activity_at, blocked, or a custom attribute key defined "
+        "in the account"
+    )
+    filter_operator: Literal[
+        "equal_to",
+        "not_equal_to",
+        "contains",
+        "does_not_contain",
+        "starts_with",
+        "is_greater_than",
+        "is_less_than",
+        "days_before",
+        "is_present",
+        "is_not_present",
+    ]
+    values: list[Any] = Field(
+        default_factory=list,
+        description="equal_to/not_equal_to: any of these; dates: one ISO 8601 date; "
+        "days_before: one number of days; not needed for is_present/is_not_present",
+    )
+    query_operator: Literal["AND", "OR"] | None = Field(
+        None, description="Joins this condition to the next; null on the last one"
+    )
+
+
+class FilterBody(BaseModel):
+    payload: list[FilterCondition] = Field(description="[] matches every contact")
+
+
 class LabelsBody(BaseModel):
     labels: list[str] = Field(description="Replaces the contact's labels; [] clears them")
 

@@ -97,3 +97,16 @@ async def replace_labels(
             ],
         )
     return sorted_labels(names)
+
+
+async def ensure_label_ids(
+    session: AsyncSession, account_id: int, lowered: list[str]
+) -> dict[str, int]:
+    """Public: ids of these lower-cased names, creating the missing labels of the account.
+
+    Names are created in sorted order, so two requests creating the same new labels take the
+    unique index's entries in one order and cannot deadlock on each other.
+    """
+    if not lowered:
+        return {}
+    return await _label_ids(session, account_id, sorted(set(lowered)))

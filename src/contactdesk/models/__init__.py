@@ -4,6 +4,7 @@ from contactdesk.models.account import Account, AccountUser, Role
 from contactdesk.models.api_key import ApiKey
 from contactdesk.models.contact import Contact
 from contactdesk.models.counter import ContactCounter, LabelCounter
+from contactdesk.models.custom_attribute import CustomAttributeDefinition
 from contactdesk.models.inbox import ContactInbox, Inbox
 from contactdesk.models.label import ContactLabel, Label
 from contactdesk.models.user import AccessToken, User
@@ -17,6 +18,7 @@ __all__ = [
     "ContactCounter",
     "ContactInbox",
     "ContactLabel",
+    "CustomAttributeDefinition",
     "Inbox",
     "Label",
     "LabelCounter",

@@ -1,0 +1,1 @@
+"""Actions over several contacts: merge and bulk actions."""

@@ -1,0 +1,422 @@
+"""POST /contacts/filter: a list of conditions parsed into bound SQL (contract §4.5).
+
+A payload is checked whole before any SQL is built; every problem is a 422 naming it. The SQL
+of a filter depends only on its shape (keys, operators, value counts of LIKE conditions), never
+on its values, which always travel as bind parameters; statements are cached per shape.
+`query_operator` joins a condition to the next one; AND binds tighter than OR.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from contactdesk.contacts.listing import escape_like, json_text, sort_expression
+from contactdesk.errors import InvalidParameter
+from contactdesk.models import Contact, ContactLabel, CustomAttributeDefinition, Label
+
+EQ, NEQ = "equal_to", "not_equal_to"
+CONTAINS, NOT_CONTAINS = "contains", "does_not_contain"
+STARTS_WITH = "starts_with"
+GT, LT, DAYS_BEFORE = "is_greater_than", "is_less_than", "days_before"
+PRESENT, NOT_PRESENT = "is_present", "is_not_present"
+PRESENCE = (PRESENT, NOT_PRESENT)
+MAX_CONDITIONS = 50
+MAX_VALUES = 100
+MAX_VALUE_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: str  # how values are read and compared: text, phone, labels, date, boolean, c_*
+    operators: tuple[str, ...]
+
+
+_TEXT_OPS = (EQ, NEQ, CONTAINS, NOT_CONTAINS)
+STANDARD_KEYS: dict[str, _Key] = {
+    "name": _Key("text", _TEXT_OPS),
+    "phone_number": _Key("phone", (*_TEXT_OPS, STARTS_WITH)),
+    "email": _Key("text", _TEXT_OPS),
+    "identifier": _Key("text", (EQ, NEQ)),
+    "country_code": _Key("text", (EQ, NEQ)),
+    "city": _Key("text", _TEXT_OPS),
+    "company": _Key("text", _TEXT_OPS),
+    "labels": _Key("labels", (EQ, NEQ)),
+    "created_at": _Key("date", (GT, LT, DAYS_BEFORE)),
+    "last_activity_at": _Key("date", (GT, LT, DAYS_BEFORE)),
+    "blocked": _Key("boolean", (EQ, NEQ)),
+}
+# By attribute_display_type. list values compare case-sensitively, text and link do not.
+CUSTOM_KEYS: dict[str, _Key] = {
+    "text": _Key("c_text", _TEXT_OPS),
+    "link": _Key("c_text", _TEXT_OPS),
+    "list": _Key("c_list", (EQ, NEQ)),
+    "number": _Key("c_number", (EQ, NEQ, GT, LT)),
+    "currency": _Key("c_number", (EQ, NEQ, GT, LT)),
+    "percent": _Key("c_number", (EQ, NEQ, GT, LT)),
+    "date": _Key("c_date", (EQ, NEQ, GT, LT, DAYS_BEFORE)),
+    "checkbox": _Key("c_boolean", (EQ, NEQ)),
+}
+KEY_ERROR = (
+    "Invalid attribute key - [{key}]. The key should be one of ["
+    + ",".join(STANDARD_KEYS)
+    + "] or a custom attribute defined in the account."
+)
+
+
+def _operators(key: _Key) -> tuple[str, ...]:
+    # EXT: presence works on every key.
+    return key.operators + tuple(op for op in PRESENCE if op not in key.operators)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed filter: its shape decides the SQL, its params fill it."""
+
+    shape: tuple[tuple[tuple[Any, ...], ...], ...]  # OR of ANDs of conditions
+    params: dict[str, Any]
+
+    @property
+    def unique_lookup(self) -> bool:
+        """Only equality on unique, indexed keys: a handful of rows, one good plan."""
+        return bool(self.shape) and all(
+            target in ("email", "phone_number") and operator == EQ
+            for group in self.shape
+            for _, target, operator, _, _ in group
+        )
+
+    def cache_key(self) -> tuple[Any, ...]:
+        values = tuple(sorted((k, repr(v)) for k, v in self.params.items()))
+        return ("filter", self.shape, values)
+
+
+def _invalid_value(key: str, detail: str = "") -> InvalidParameter:
+    message = f"Invalid value. The values provided for {key} are invalid"
+    return InvalidParameter(f"{message}: {detail}" if detail else message)
+
+
+def _text_value(key: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _invalid_value(key, f"{_show(value)} is not a string")
+    text = value.strip()
+    if not text or "\x00" in text or len(text) > MAX_VALUE_LENGTH:
+        raise _invalid_value(key, f"{_show(value)} is blank or not a usable string")
+    return text
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bool_value(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _invalid_value(key, f"{_show(value)} is not true or false")
+
+
+def _date_value(key: str, value: Any) -> date:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC)
+            return moment.date()
+    raise _invalid_value(key, f"{_show(value)} is not an ISO 8601 date")
+
+
+def _days_value(key: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000:
+        return value
+    raise _invalid_value(key, f"{_show(value)} is not a number of days")
+
+
+def _number_value(key: str, value: Any) -> Decimal:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            raise _invalid_value(key, f"{_show(value)} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid_value(key, f"{_show(value)} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _invalid_value(key, f"{_show(value)} is not a number")
+    return Decimal(str(value))
+
+
+def _epoch(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _single(key: str, operator: str, values: list[Any]) -> Any:
+    if len(values) != 1:
+        raise _invalid_value(key, f"{operator} takes exactly one value")
+    return values[0]
+
+
+def _condition_values(
+    key: str, kind: str, operator: str, values: list[Any], dialect: str
+) -> tuple[int, Any]:
+    """(the value count the SQL depends on, the bound value) of one condition."""
+    if kind in ("date", "c_date"):
+        if operator == DAYS_BEFORE:
+            cutoff = _today() - timedelta(days=_days_value(key, _single(key, operator, values)))
+        elif operator in (GT, LT):
+            cutoff = _date_value(key, _single(key, operator, values))
+            if operator == GT:
+                cutoff = cutoff + timedelta(days=1)
+        else:  # equality on a custom date compares the stored YYYY-MM-DD
+            return 0, [_date_value(key, v).isoformat() for v in values]
+        return 0, _epoch(cutoff) if kind == "date" else cutoff.isoformat()
+    if kind == "c_number":
+        if operator in (GT, LT):
+            number = _number_value(key, _single(key, operator, values))
+            return 0, number if dialect == "postgresql" else float(number)
+        numbers = [_number_value(key, v) for v in values]
+        return 0, numbers if dialect == "postgresql" else [float(n) for n in numbers]
+    if kind in ("boolean", "c_boolean"):
+        flags = [_bool_value(key, v) for v in values]
+        return 0, flags if kind == "boolean" else ["true" if f else "false" for f in flags]
+    texts = [_text_value(key, v) for v in values]
+    if kind == "phone" and operator in (EQ, NEQ, STARTS_WITH):
+        texts = ["+" + t.replace("+", "") for t in texts]
+    elif kind != "c_list" and not (kind == "phone" and operator in (CONTAINS, NOT_CONTAINS)):
+        texts = [t.lower() for t in texts]
+    if operator == STARTS_WITH:
+        return len(texts), [f"{escape_like(t)}%" for t in texts]
+    if operator in (CONTAINS, NOT_CONTAINS):
+        return len(texts), [f"%{escape_like(t)}%" for t in texts]
+    return 0, texts
+
+
+def _query_operator(index: int, condition: dict[str, Any], last: bool) -> str | None:
+    raw = condition.get("query_operator")
+    if raw is None or raw == "":
+        if not last:
+            raise InvalidParameter(
+                f"Condition {index + 1} needs a query_operator (AND or OR) to join the next one"
+            )
+        return None
+    if not isinstance(raw, str) or raw.strip().upper() not in ("AND", "OR"):
+        raise InvalidParameter('Query operator must be either "AND" or "OR".')
+    if last:
+        raise InvalidParameter(
+            "The last condition cannot have a query_operator: there is no condition after it"
+        )
+    return raw.strip().upper()
+
+
+def custom_keys(body: dict[str, Any]) -> bool:
+    """Whether a filter body names any key that is not standard (definitions are needed)."""
+    conditions = body.get("payload")
+    return isinstance(conditions, list) and any(
+        not isinstance(c, dict) or c.get("attribute_key") not in STANDARD_KEYS for c in conditions
+    )
+
+
+def parse_filter(
+    body: dict[str, Any],
+    definitions: dict[str, CustomAttributeDefinition],
+    dialect: str,
+) -> Filter:
+    """Check a filter body whole and turn it into a shape and bound values."""
+    if "payload" not in body:
+        raise InvalidParameter("payload is required: a list of filter conditions")
+    conditions = body["payload"]
+    if not isinstance(conditions, list):
+        raise InvalidParameter("payload must be a list of filter conditions")
+    if len(conditions) > MAX_CONDITIONS:
+        raise InvalidParameter(f"payload has more than {MAX_CONDITIONS} conditions")
+    groups: list[list[tuple[Any, ...]]] = [[]]
+    params: dict[str, Any] = {}
+    for index, condition in enumerate(conditions):
+        if not isinstance(condition, dict):
+            raise InvalidParameter(f"Condition {index + 1} must be a JSON object")
+        key_name = condition.get("attribute_key")
+        key = None
+        custom = False
+        if isinstance(key_name, str):
+            key = STANDARD_KEYS.get(key_name)
+            if key is None and key_name in definitions:
+                key = CUSTOM_KEYS.get(definitions[key_name].attribute_display_type)
+                custom = True
+        if key is None:
+            shown = key_name if isinstance(key_name, str) else _show(key_name)
+            raise InvalidParameter(KEY_ERROR.format(key=shown))
+        assert isinstance(key_name, str)
+        operator = condition.get("filter_operator")
+        allowed = _operators(key)
+        if operator not in allowed:
+            raise InvalidParameter(
+                f"Invalid operator. The allowed operators for {key_name} are [{','.join(allowed)}]."
+            )
+        assert isinstance(operator, str)
+        joiner = _query_operator(index, condition, index == len(conditions) - 1)
+        name = f"f{index}"
+        count = 0
+        if operator not in PRESENCE:
+            values = condition.get("values")
+            if not isinstance(values, list):
+                values = [] if values is None or values == "" else [values]
+            if not values:
+                raise _invalid_value(key_name)
+            if len(values) > MAX_VALUES:
+                raise _invalid_value(key_name, f"at most {MAX_VALUES} values")
+            count, bound = _condition_values(key_name, key.kind, operator, values, dialect)
+            if count:
+                params.update({f"{name}_{i}": pattern for i, pattern in enumerate(bound)})
+            else:
+                params[name] = bound
+        target = key_name
+        if custom:
+            target = "custom"
+            params[f"{name}_key"] = (
+                key_name if dialect == "postgresql" else '$."' + key_name.replace('"', "") + '"'
+            )
+        groups[-1].append((key.kind, target, operator, count, name))
+        if joiner == "OR":
+            groups.append([])
+    shape = tuple(tuple(group) for group in groups if group)
+    return Filter(shape, params)
+
+
+# SQL, from the shape alone.
+
+
+def _standard_text(dialect: str, target: str) -> sa.ColumnElement[Any]:
+    """The key's value, lower-cased where the key is case-insensitive, NULL when blank."""
+    if target in ("name", "city", "company"):
+        return sort_expression(dialect, target)  # the sort indexes' own expressions
+    if target == "email":
+        return Contact.email.expression  # stored lower-cased; "" is stored as NULL
+    if target == "phone_number":
+        return Contact.phone_number.expression
+    if target == "identifier":
+        return sa.func.lower(Contact.identifier)
+    inner = json_text(dialect, "country_code")
+    return sa.literal_column(f"NULLIF(lower({inner}), '')", sa.String)
+
+
+def _custom_raw(dialect: str, name: str) -> sa.ColumnElement[Any]:
+    key = sa.bindparam(f"{name}_key", type_=sa.String)
+    if dialect == "postgresql":
+        return Contact.custom_attributes.op("->>", return_type=sa.String)(key)
+    return sa.func.json_extract(Contact.custom_attributes, key, type_=sa.String)
+
+
+def _custom_value(dialect: str, kind: str, name: str) -> sa.ColumnElement[Any]:
+    raw = _custom_raw(dialect, name)
+    key = sa.bindparam(f"{name}_key", type_=sa.String)
+    if kind == "c_text":
+        return sa.func.nullif(sa.func.lower(raw), "")
+    if kind == "c_number":
+        if dialect == "postgresql":
+            typed = sa.func.jsonb_typeof(Contact.custom_attributes.op("->")(key)) == "number"
+            return sa.case((typed, sa.cast(raw, sa.Numeric)))
+        is_number = sa.func.json_type(Contact.custom_attributes, key).in_(("integer", "real"))
+        return sa.case((is_number, raw))
+    if kind == "c_boolean" and dialect != "postgresql":
+        return sa.func.json_type(Contact.custom_attributes, key)  # 'true' / 'false'
+    if kind == "c_date":
+        text = sa.func.nullif(raw, "")
+        looks_like_date = text.like("____-__-__%")
+        return sa.case((looks_like_date, sa.func.substr(text, 1, 10)))
+    return sa.func.nullif(raw, "")
+
+
+def _labels_exist(name: str | None) -> sa.ColumnElement[bool]:
+    statement = sa.select(ContactLabel.contact_id).where(ContactLabel.contact_id == Contact.id)
+    if name is not None:
+        statement = statement.join(Label, Label.id == ContactLabel.label_id).where(
+            Label.account_id == Contact.account_id,
+            Label.name_lower.in_(sa.bindparam(name, expanding=True)),
+        )
+    return statement.exists()
+
+
+def _like(dialect: str, value: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
+    bound = sa.bindparam(pattern, type_=sa.String)
+    # PostgreSQL's LIKE escapes with a backslash by default; SQLite needs it said.
+    return value.like(bound) if dialect == "postgresql" else value.like(bound, escape="\\")
+
+
+def _compare(
+    dialect: str, value: sa.ColumnElement[Any], operator: str, count: int, name: str, kind: str
+) -> sa.ColumnElement[bool]:
+    if operator == PRESENT:
+        return value.is_not(None)
+    if operator == NOT_PRESENT:
+        return value.is_(None)
+    if operator in (CONTAINS, NOT_CONTAINS, STARTS_WITH):
+        matches = sa.or_(*(_like(dialect, value, f"{name}_{i}") for i in range(count)))
+        if operator == NOT_CONTAINS:
+            return sa.or_(value.is_(None), sa.not_(matches))
+        return matches
+    value_type: Any = sa.String
+    if kind == "date":
+        value_type = sa.BigInteger
+    elif kind == "c_number":
+        value_type = sa.Numeric if dialect == "postgresql" else sa.Float
+    elif kind == "boolean":
+        value_type = sa.Boolean
+    if operator in (GT, LT, DAYS_BEFORE):
+        bound = sa.bindparam(name, type_=value_type)
+        if operator == GT:
+            return value >= bound if kind in ("date", "c_date") else value > bound
+        return value < bound
+    values = sa.bindparam(name, expanding=True, type_=value_type)
+    if operator == EQ:
+        return value.in_(values)
+    return sa.or_(value.is_(None), value.not_in(values))
+
+
+def _condition(dialect: str, shape: tuple[Any, ...]) -> sa.ColumnElement[bool]:
+    kind, target, operator, count, name = shape
+    if kind == "labels":
+        if operator in PRESENCE:
+            exists = _labels_exist(None)
+            return exists if operator == PRESENT else sa.not_(exists)
+        exists = _labels_exist(name)
+        return exists if operator == EQ else sa.not_(exists)
+    if kind == "boolean":
+        if operator in PRESENCE:
+            return sa.true() if operator == PRESENT else sa.false()
+        values = sa.bindparam(name, expanding=True, type_=sa.Boolean)
+        return Contact.blocked.in_(values) if operator == EQ else Contact.blocked.not_in(values)
+    value: sa.ColumnElement[Any]
+    if kind == "date":
+        value = getattr(Contact, target)
+    elif kind.startswith("c_"):
+        # Presence is about any stored value, whatever its type.
+        value = _custom_value(dialect, "c_list" if operator in PRESENCE else kind, name)
+    else:
+        value = _standard_text(dialect, target)
+    return _compare(dialect, value, operator, count, name, kind)
+
+
+def filter_condition(dialect: str, filter_: Filter) -> sa.ColumnElement[bool]:
+    """The WHERE clause of a filter; an empty payload matches every contact."""
+    if not filter_.shape:
+        return sa.true()
+    return sa.or_(*(sa.and_(*(_condition(dialect, c) for c in group)) for group in filter_.shape))

@@ -1,0 +1,169 @@
+"""POST /contacts/upsert (contract §4.6, EXT): update the contact the body's keys identify, or
+create it.
+
+- The body and its rules are those of create (§5): inbox_id is required in v2, and a bad field
+  is the same 422. Uniqueness messages are left out of that 422, as the contact holding a key
+  is the one to update, not a conflict.
+- The contact is found by identifier, then email, then phone_number (keys sent and non-null;
+  email is stored lower-cased, so it matches case-insensitively). When the keys sent match two
+  or more different contacts, nothing changes: 409 with the ids.
+- One match: it is locked and updated by the update rules (§6: partial, JSON attributes
+  merged). No match: the contact is created. Either way a given inbox is attached; on the
+  update path the contact's existing contact inbox there is reused when no source_id is sent.
+- Concurrent upserts of one key leave one contact: on PostgreSQL a create that loses the race
+  to a unique constraint finds the winner and updates it instead (SQLite serializes writers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from contactdesk.auth import Caller, SessionDep, Writer
+from contactdesk.body import json_object
+from contactdesk.contact_inboxes.service import (
+    attach_inbox,
+    parse_inbox_field,
+    parse_source_field,
+)
+from contactdesk.contacts import schemas
+from contactdesk.contacts.fields import ContactInput, parse_contact_fields
+from contactdesk.contacts.service import create_contact, render, update_contact
+from contactdesk.custom_attributes.validation import check_contact_input
+from contactdesk.errors import AppError, ValidationFailed
+from contactdesk.inboxes.service import get_inbox
+from contactdesk.models import Contact
+from contactdesk.responses import OrjsonResponse, errors
+
+router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
+
+# The keys that identify a contact, in the order they are tried.
+MATCH_KEYS = ("identifier", "email", "phone_number")
+ATTEMPTS = 3
+
+
+class AmbiguousMatch(AppError):
+    status_code = 409
+
+    def __init__(self, matched: dict[str, int]) -> None:
+        named = ", ".join(f"{key} matches contact {cid}" for key, cid in matched.items())
+        super().__init__(
+            f"The keys sent identify different contacts ({named}); "
+            "send keys that identify one contact"
+        )
+        self.contact_ids = sorted(set(matched.values()))
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "conflicting_contact_ids": self.contact_ids}
+
+
+class UpsertedPayload(BaseModel):
+    contact: schemas.ContactOut
+    created: bool
+
+
+class Upserted(BaseModel):
+    payload: UpsertedPayload
+
+
+class ConflictBody(BaseModel):
+    error: str
+    conflicting_contact_ids: list[int]
+
+
+async def parse_upsert_body(
+    session: AsyncSession, body: dict[str, Any], caller: Caller
+) -> tuple[ContactInput, int | None, str | None]:
+    """The create body (contract §5): the contact fields (custom attributes checked against
+    the account's definitions), inbox_id (required in v2) and source_id, with the same
+    problems, in the same order, as create."""
+    data = parse_contact_fields(body, creating=True)
+    await check_contact_input(session, caller.account_id, data)
+    inbox_id = None
+    if caller.dialect == "v2" or body.get("inbox_id") is not None:
+        inbox_id = parse_inbox_field(body, data.problems)
+    source_id = parse_source_field(body, data.problems)
+    return data, inbox_id, source_id
+
+
+async def find_match(session: AsyncSession, account_id: int, data: ContactInput) -> Contact | None:
+    """The one contact the identifying keys point at, locked; None when they match none."""
+    keys = {k: data.values[k] for k in MATCH_KEYS if data.values.get(k) is not None}
+    if not keys:
+        return None
+    found = await session.execute(
+        sa.select(Contact)
+        .where(
+            Contact.account_id == account_id,
+            sa.or_(*(getattr(Contact, k) == v for k, v in keys.items())),
+        )
+        .order_by(Contact.id)
+        .with_for_update()
+    )
+    contacts = list(found.scalars())
+    matched: dict[str, int] = {}
+    for key, value in keys.items():
+        holder = next((c.id for c in contacts if getattr(c, key) == value), None)
+        if holder is not None:
+            matched[key] = holder
+    if len(set(matched.values())) > 1:
+        raise AmbiguousMatch(matched)
+    return contacts[0] if contacts else None
+
+
+async def _upsert(
+    session: AsyncSession,
+    account_id: int,
+    data: ContactInput,
+    inbox_id: int | None,
+    source_id: str | None,
+) -> tuple[Contact, bool]:
+    for attempt in range(1, ATTEMPTS + 1):
+        # Read in each attempt: a lost create rolled the transaction back and expired it.
+        inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
+        contact = await find_match(session, account_id, data)
+        if contact is not None:
+            contact = await update_contact(session, contact, data)
+            if inbox is not None:
+                await attach_inbox(session, contact, inbox, source_id, reuse_existing=True)
+            return contact, False
+        try:
+            created = await create_contact(session, account_id, data, inbox_id, source_id)
+        except ValidationFailed as error:
+            # Another request created the contact since the find: update that one instead.
+            if "conflicting_contact_id" not in error.extra or attempt == ATTEMPTS:
+                raise
+            continue
+        return created.contact, True
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@router.post(
+    "/contacts/upsert",
+    summary="Create or update a contact by identifier, email or phone number",
+    response_model=Upserted,
+    responses={
+        **errors(400, 404, 422),
+        409: {"model": ConflictBody, "description": "The keys sent match different contacts"},
+    },
+    openapi_extra=schemas.request_body(schemas.ContactCreateBody),
+)
+async def upsert_route(request: Request, session: SessionDep, caller: Writer) -> Response:
+    """EXT: update the contact matched by identifier, then email, then phone, or create it.
+
+    Takes the create body (inbox_id required in v2) and attaches the inbox on both paths.
+    Keys matching different contacts → 409 with conflicting_contact_ids.
+    """
+    body = await json_object(request)
+    data, inbox_id, source_id = await parse_upsert_body(session, body, caller)
+    if data.problems:
+        raise ValidationFailed(data.problems)
+    contact, created = await _upsert(session, caller.account_id, data, inbox_id, source_id)
+    rendered = await render(session, contact)
+    await session.commit()
+    return OrjsonResponse({"payload": {"contact": rendered, "created": created}})

@@ -1,0 +1,1 @@
+"""Custom attribute definitions and the validation of contacts' custom attributes."""
