@@ -220,6 +220,37 @@ def test_chatwoot_sdk_round_trip(server: Server, tenant: Tenant) -> None:
         assert ids(sdk.contacts.list(account_id=account)) == [grace.id]
 
 
+def test_chatwoot_sdk_merge_and_contactable_inboxes(server: Server, tenant: Tenant) -> None:
+    """The SDK's merge and contactable_inboxes calls against the issue 4 routes."""
+    account = tenant.account_id
+    with ChatwootClient(base_url=server.base_url, api_token=tenant.admin_token) as sdk:
+        base = sdk.contacts.create(
+            account_id=account, inbox_id=tenant.inbox_id, name="Base", email="base@sdk.test"
+        ).contact
+        mergee = sdk.contacts.create(
+            account_id=account,
+            inbox_id=tenant.inbox_id,
+            name="Mergee",
+            phone_number="+14155550177",
+            custom_attributes={"plan": "pro"},
+        ).contact
+        merged = sdk.contacts.merge(
+            account_id=account, base_contact_id=base.id, mergee_contact_id=mergee.id
+        )
+        assert merged.id == base.id
+        assert merged.name == "Base"
+        assert merged.email == "base@sdk.test"
+        assert merged.phone_number == "+14155550177"  # filled from the mergee
+        assert merged.custom_attributes == {"plan": "pro"}
+        with pytest.raises(ChatwootNotFoundError):
+            sdk.contacts.get(account_id=account, contact_id=mergee.id)
+        reachable: Any = sdk.contacts.contactable_inboxes(account_id=account, contact_id=base.id)
+        assert [item["inbox"]["id"] for item in reachable] == [tenant.inbox_id]
+        assert isinstance(reachable[0]["source_id"], str)
+        with pytest.raises(ChatwootNotFoundError):
+            sdk.contacts.merge(account_id=account, base_contact_id=base.id, mergee_contact_id=0)
+
+
 def test_chatwoot_sdk_errors(server: Server, tenant: Tenant) -> None:
     account = tenant.account_id
     with ChatwootClient(base_url=server.base_url, api_token=tenant.admin_token) as sdk:
@@ -258,6 +289,16 @@ ROUTES: dict[str, set[str]] = {
     "/contacts/search": {"get"},
     "/contacts/{contact_id}": {"get", "patch", "put", "delete"},
     "/contacts/{contact_id}/labels": {"get", "post"},
+    "/contacts/filter": {"post"},
+    "/contacts/upsert": {"post"},
+    "/contacts/{contact_id}/destroy_custom_attributes": {"post"},
+    "/contacts/{contact_id}/contact_inboxes": {"post"},
+    "/contacts/{contact_id}/contactable_inboxes": {"get"},
+    "/contact_inboxes/filter": {"post"},
+    "/actions/contact_merge": {"post"},
+    "/bulk_actions": {"post"},
+    "/custom_attribute_definitions": {"get", "post"},
+    "/custom_attribute_definitions/{definition_id}": {"get", "patch", "delete"},
     "/inboxes": {"get"},
 }
 LIST_PARAMETERS = {
@@ -280,6 +321,19 @@ EXTRA_STATUSES: dict[tuple[str, str], set[str]] = {
     ("/contacts/{contact_id}", "delete"): {"404"},
     ("/contacts/{contact_id}/labels", "get"): {"404"},
     ("/contacts/{contact_id}/labels", "post"): {"404", "422"},
+    ("/contacts/filter", "post"): {"400", "422"},
+    ("/contacts/upsert", "post"): {"400", "404", "409", "422"},
+    ("/contacts/{contact_id}/destroy_custom_attributes", "post"): {"400", "404", "422"},
+    ("/contacts/{contact_id}/contact_inboxes", "post"): {"400", "404", "422"},
+    ("/contacts/{contact_id}/contactable_inboxes", "get"): {"404"},
+    ("/contact_inboxes/filter", "post"): {"400", "404", "422"},
+    ("/actions/contact_merge", "post"): {"400", "404", "422"},
+    ("/bulk_actions", "post"): {"400", "422"},
+    ("/custom_attribute_definitions", "get"): {"422"},
+    ("/custom_attribute_definitions", "post"): {"400", "422"},
+    ("/custom_attribute_definitions/{definition_id}", "get"): {"404"},
+    ("/custom_attribute_definitions/{definition_id}", "patch"): {"400", "404", "422"},
+    ("/custom_attribute_definitions/{definition_id}", "delete"): {"404"},
     ("/inboxes", "get"): set(),
 }
 
@@ -318,6 +372,8 @@ def test_openapi_lists_every_route(openapi: dict[str, Any], prefix: str) -> None
             )
     assert _parameters(paths[prefix + "/contacts"]["get"], "query") >= LIST_PARAMETERS
     assert _parameters(paths[prefix + "/contacts/search"]["get"], "query") >= LIST_PARAMETERS
+    filter_parameters = LIST_PARAMETERS - {"labels", "q"}
+    assert _parameters(paths[prefix + "/contacts/filter"]["post"], "query") >= filter_parameters
     assert "include_contact_inboxes" in _parameters(
         paths[prefix + "/contacts/{contact_id}"]["get"], "query"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from contactdesk.auth import Reader, SessionDep, Writer
+from contactdesk.auth import Reader, ReadSessionDep, SessionDep, Writer
 from contactdesk.body import json_object
 from contactdesk.contact_inboxes import schemas
 from contactdesk.contact_inboxes.service import (
@@ -15,9 +15,8 @@ from contactdesk.contact_inboxes.service import (
     find_by_source,
     parse_filter_body,
     parse_hmac_verified,
-    parse_inbox_field,
-    parse_source_field,
 )
+from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
 from contactdesk.contacts.schemas import ContactInboxOut, ContactOut, request_body
 from contactdesk.contacts.serialize import contact_inbox_json
 from contactdesk.contacts.service import get_contact, render
@@ -85,7 +84,7 @@ async def contactable_inboxes_route(
     openapi_extra=request_body(schemas.ContactInboxFilterBody),
 )
 async def filter_contact_inboxes_route(
-    request: Request, session: SessionDep, caller: Reader
+    request: Request, session: ReadSessionDep, caller: Reader
 ) -> Response:
     """The contact (a bare object, with contact_inboxes) holding source_id in the inbox."""
     inbox_id, source_id = parse_filter_body(await json_object(request))

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.contacts.fields import FieldError, parse_inbox_id, parse_source_id
+from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
 from contactdesk.contacts.serialize import contact_inbox_json
 from contactdesk.contacts.service import default_source_id
 from contactdesk.errors import NotFound, ValidationFailed
@@ -28,32 +28,11 @@ from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 
 SOURCE_TAKEN = "Source has already been taken"
-INBOX_BLANK = "Inbox can't be blank"
 SOURCE_BLANK = "Source can't be blank"
 
 # Channels whose source_id is derived from the contact (reference §3.7).
 _EMAIL, _SMS, _WHATSAPP = "Channel::Email", "Channel::Sms", "Channel::Whatsapp"
 _API, _WIDGET = "Channel::Api", "Channel::WebWidget"
-
-
-def parse_inbox_field(body: dict[str, Any], problems: list[tuple[str, str]]) -> int | None:
-    """inbox_id, required: a problem is appended when it is missing, null or malformed."""
-    try:
-        inbox_id = parse_inbox_id(body.get("inbox_id"))
-    except FieldError as error:
-        problems.append(("inbox_id", error.message))
-        return None
-    if inbox_id is None:
-        problems.append(("inbox_id", INBOX_BLANK))
-    return inbox_id
-
-
-def parse_source_field(body: dict[str, Any], problems: list[tuple[str, str]]) -> str | None:
-    try:
-        return parse_source_id(body.get("source_id"))
-    except FieldError as error:
-        problems.append(("source_id", error.message))
-        return None
 
 
 def parse_hmac_verified(body: dict[str, Any], problems: list[tuple[str, str]]) -> bool:

@@ -266,3 +266,23 @@ def parse_source_id(value: Any) -> str | None:
     if len(value) > MAX_TEXT:
         raise FieldError(too_long("source_id"))
     return value
+
+
+def parse_inbox_field(body: dict[str, Any], problems: list[tuple[str, str]]) -> int | None:
+    """inbox_id, required: a problem is appended when it is missing, null or malformed."""
+    try:
+        inbox_id = parse_inbox_id(body.get("inbox_id"))
+    except FieldError as error:
+        problems.append(("inbox_id", error.message))
+        return None
+    if inbox_id is None:
+        problems.append(("inbox_id", "Inbox can't be blank"))
+    return inbox_id
+
+
+def parse_source_field(body: dict[str, Any], problems: list[tuple[str, str]]) -> str | None:
+    try:
+        return parse_source_id(body.get("source_id"))
+    except FieldError as error:
+        problems.append(("source_id", error.message))
+        return None

@@ -13,10 +13,7 @@ from contactdesk.auth import Deleter, Reader, ReadSessionDep, SessionDep, Writer
 from contactdesk.body import json_object
 from contactdesk.contacts import schemas
 from contactdesk.contacts.fields import (
-    FieldError,
     parse_contact_fields,
-    parse_inbox_id,
-    parse_source_id,
 )
 from contactdesk.contacts.filter import custom_keys, parse_filter
 from contactdesk.contacts.listing import parse_bool_param, parse_list_query
@@ -28,11 +25,12 @@ from contactdesk.contacts.service import (
     get_contact,
     list_contacts,
     parse_attribute_keys,
+    parse_create_body,
     reject,
     render,
     update_contact,
 )
-from contactdesk.custom_attributes.validation import check_contact_input, contact_definitions
+from contactdesk.custom_attributes.validation import contact_definitions
 from contactdesk.errors import InvalidParameter
 from contactdesk.responses import OrjsonResponse, empty_ok, errors
 
@@ -200,19 +198,9 @@ async def show_route(
 async def create_route(request: Request, session: SessionDep, caller: Writer) -> Response:
     """Create a contact, attached to an inbox when inbox_id is given (required in v2)."""
     body = await json_object(request)
-    data = parse_contact_fields(body, creating=True)
-    await check_contact_input(session, caller.account_id, data)
-    inbox_id = source_id = None
-    try:
-        inbox_id = parse_inbox_id(body.get("inbox_id"))
-        if inbox_id is None and caller.dialect == "v2":
-            data.problems.append(("inbox_id", "Inbox can't be blank"))
-    except FieldError as error:
-        data.problems.append(("inbox_id", error.message))
-    try:
-        source_id = parse_source_id(body.get("source_id"))
-    except FieldError as error:
-        data.problems.append(("source_id", error.message))
+    data, inbox_id, source_id = await parse_create_body(
+        session, body, caller.account_id, caller.dialect
+    )
     if data.problems:
         raise await reject(session, caller.account_id, data)
     created = await create_contact(session, caller.account_id, data, inbox_id, source_id)

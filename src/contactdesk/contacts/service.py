@@ -13,7 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contacts import counters
-from contactdesk.contacts.fields import ContactInput
+from contactdesk.contacts.fields import (
+    ContactInput,
+    parse_contact_fields,
+    parse_inbox_field,
+    parse_source_field,
+)
 from contactdesk.contacts.filter import Filter, filter_condition
 from contactdesk.contacts.listing import (
     Cursor,
@@ -135,11 +140,15 @@ def default_source_id(inbox: Inbox, contact: Contact) -> str:
     channel = inbox.channel_type
     if channel == "Channel::Email":
         if not contact.email:
-            raise ValidationFailed([("email", "Email can't be blank for an email inbox")])
+            raise ValidationFailed(
+                [("email", "Email can't be blank for an Email inbox; set it or send source_id")]
+            )
         return contact.email
     if channel in ("Channel::Sms", "Channel::Whatsapp"):
         if not contact.phone_number:
-            raise ValidationFailed([("phone_number", "Phone number can't be blank for this inbox")])
+            kind = channel.removeprefix("Channel::")
+            message = f"Phone number can't be blank for a {kind} inbox; set it or send source_id"
+            raise ValidationFailed([("phone_number", message)])
         phone = contact.phone_number
         return phone.removeprefix("+") if channel == "Channel::Whatsapp" else phone
     return str(uuid.uuid4())
@@ -159,6 +168,21 @@ async def _source_taken(session: AsyncSession, inbox_id: int, source_id: str) ->
         )
     )
     return found.first() is not None
+
+
+async def parse_create_body(
+    session: AsyncSession, body: dict[str, Any], account_id: int, dialect: str
+) -> tuple[ContactInput, int | None, str | None]:
+    """The create body (contract §5): the contact fields (custom attributes checked against
+    the account's definitions), inbox_id (required in v2) and source_id; every problem is
+    collected in the returned input's problems."""
+    data = parse_contact_fields(body, creating=True)
+    await check_contact_input(session, account_id, data)
+    inbox_id = None
+    if dialect == "v2" or body.get("inbox_id") is not None:
+        inbox_id = parse_inbox_field(body, data.problems)
+    source_id = parse_source_field(body, data.problems)
+    return data, inbox_id, source_id
 
 
 async def create_contact(

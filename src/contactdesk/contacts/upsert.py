@@ -24,17 +24,14 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from contactdesk.auth import Caller, SessionDep, Writer
+from contactdesk.auth import SessionDep, Writer
 from contactdesk.body import json_object
 from contactdesk.contact_inboxes.service import (
     attach_inbox,
-    parse_inbox_field,
-    parse_source_field,
 )
 from contactdesk.contacts import schemas
-from contactdesk.contacts.fields import ContactInput, parse_contact_fields
-from contactdesk.contacts.service import create_contact, render, update_contact
-from contactdesk.custom_attributes.validation import check_contact_input
+from contactdesk.contacts.fields import ContactInput
+from contactdesk.contacts.service import create_contact, parse_create_body, render, update_contact
 from contactdesk.errors import AppError, ValidationFailed
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.models import Contact
@@ -74,21 +71,6 @@ class Upserted(BaseModel):
 class ConflictBody(BaseModel):
     error: str
     conflicting_contact_ids: list[int]
-
-
-async def parse_upsert_body(
-    session: AsyncSession, body: dict[str, Any], caller: Caller
-) -> tuple[ContactInput, int | None, str | None]:
-    """The create body (contract §5): the contact fields (custom attributes checked against
-    the account's definitions), inbox_id (required in v2) and source_id, with the same
-    problems, in the same order, as create."""
-    data = parse_contact_fields(body, creating=True)
-    await check_contact_input(session, caller.account_id, data)
-    inbox_id = None
-    if caller.dialect == "v2" or body.get("inbox_id") is not None:
-        inbox_id = parse_inbox_field(body, data.problems)
-    source_id = parse_source_field(body, data.problems)
-    return data, inbox_id, source_id
 
 
 async def find_match(session: AsyncSession, account_id: int, data: ContactInput) -> Contact | None:
@@ -160,7 +142,9 @@ async def upsert_route(request: Request, session: SessionDep, caller: Writer) ->
     Keys matching different contacts → 409 with conflicting_contact_ids.
     """
     body = await json_object(request)
-    data, inbox_id, source_id = await parse_upsert_body(session, body, caller)
+    data, inbox_id, source_id = await parse_create_body(
+        session, body, caller.account_id, caller.dialect
+    )
     if data.problems:
         raise ValidationFailed(data.problems)
     contact, created = await _upsert(session, caller.account_id, data, inbox_id, source_id)

@@ -77,13 +77,15 @@ async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str])
 async def replace_labels(
     session: AsyncSession, account_id: int, contact_id: int, names: list[str]
 ) -> list[str]:
+    # Labels are created first and in sorted order: a concurrent request creating the same
+    # new labels then cannot hold one label while this one holds the contact's counter shard.
+    ids = await ensure_label_ids(session, account_id, [n.lower() for n in names])
     await session.execute(
         sa.delete(ContactLabel).where(
             ContactLabel.account_id == account_id, ContactLabel.contact_id == contact_id
         )
     )
     if names:
-        ids = await _label_ids(session, account_id, [n.lower() for n in names])
         await session.execute(
             sa.insert(ContactLabel),
             [
