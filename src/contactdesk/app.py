@@ -16,6 +16,7 @@ from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
 from contactdesk.dialects import mount_dialects
 from contactdesk.errors import install_error_handlers
+from contactdesk.gate import RequestGate
 from contactdesk.responses import OrjsonResponse
 
 DESCRIPTION = """\
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     install_error_handlers(app)
     mount_dialects(app)
+    app.add_middleware(RequestGate, limit=settings.max_concurrent_requests)
 
     @app.get(
         "/healthz",

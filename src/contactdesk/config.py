@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         "checks are cached, so a new key works at once; a revoked one stops within this time.",
         ge=0,
     )
+    max_concurrent_requests: int = Field(
+        8,
+        description="Requests one process works on at once; later ones wait in arrival "
+        "order, so none waits far longer than the others (0: no limit). 8 gave the bench's "
+        "filter a p99 of 136-188 ms at 64 connections, against 345-393 ms without a limit.",
+        ge=0,
+    )
     log_level: str = Field("info", description="uvicorn log level.")
 
 
