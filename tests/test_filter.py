@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from contactdesk.db import Database
 from tests.support import CONTACT_KEYS, Api, Tenant, agent_api, basic, set_labels
 
 DAY = 86_400
@@ -597,3 +599,23 @@ class TestCustomAttributes:
         assert await names(api, cond("when", "is_greater_than", ["2020-01-01"])) == set()
         assert await names(api, cond("n", "is_greater_than", [1])) == set()
         assert await names(api, cond("when", "is_present")) == {"Early"}
+
+
+async def test_filters_are_reads_that_never_wait_for_writers(
+    api: Api, db: Database, people: dict[str, dict[str, Any]]
+) -> None:
+    """Both filters arrive as POST, yet read: they answer while a writer holds SQLite's write
+    queue (on PostgreSQL, writers do not block readers either)."""
+    source_id = people["Ada"]["contact_inboxes"][0]["source_id"]
+    async with db.writing():
+        found = await asyncio.wait_for(run(api, cond("name", "equal_to", ["cy"])), timeout=10)
+        assert [c["name"] for c in found["payload"]] == ["Cy"]
+        response = await asyncio.wait_for(
+            api.post(
+                "/contact_inboxes/filter",
+                json={"inbox_id": api.tenant.inbox_id, "source_id": source_id},
+            ),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == people["Ada"]["id"]

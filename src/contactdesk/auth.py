@@ -8,6 +8,7 @@ import hmac
 import time
 from base64 import b64decode
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -153,9 +154,17 @@ _bearer_scheme = _DocumentedBearer(
 )
 
 
+def _auth_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """A short read session of its own for a credential lookup (a cache miss): the request's
+    session, a writer for POST and the like, is opened only if the route needs one, after
+    the caller is known, so a filter (a read sent as POST) never queues for SQLite's write
+    lock, and a refused caller never takes it."""
+    db: Database = request.app.state.db
+    return db.reader()
+
+
 async def livedesk_caller(
     request: Request,
-    session: SessionDep,
     _doc: Annotated[object, Depends(_basic_scheme)] = None,
 ) -> Caller:
     """v2: Authorization: Basic base64(api_key:api_secret); the key implies the account."""
@@ -178,13 +187,14 @@ async def livedesk_caller(
     if cached is not None:
         request.state.caller = cached
         return cached
-    row = (
-        await session.execute(
-            sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
-                ApiKey.key == key
+    async with _auth_session(request) as session:
+        row = (
+            await session.execute(
+                sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
+                    ApiKey.key == key
+                )
             )
-        )
-    ).first()
+        ).first()
     if row is None or not hmac.compare_digest(row.secret_digest, digest(secret)):
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
     caller = Caller(
@@ -197,7 +207,6 @@ async def livedesk_caller(
 
 async def chatwoot_caller(
     request: Request,
-    session: SessionDep,
     account_id: Annotated[str, Path(description="The numeric id of the account")],
     _doc_token: Annotated[object, Depends(_token_scheme)] = None,
     _doc_bearer: Annotated[object, Depends(_bearer_scheme)] = None,
@@ -219,23 +228,24 @@ async def chatwoot_caller(
     if cached is not None:
         request.state.caller = cached
         return cached
-    user_id = (
-        await session.execute(
-            sa.select(AccessToken.user_id).where(AccessToken.token_digest == digest(token))
-        )
-    ).scalar_one_or_none()
-    if user_id is None:
-        raise Unauthorized(INVALID_TOKEN)
     account = parse_id(account_id)
     role = None
-    if account is not None:
-        role = (
+    async with _auth_session(request) as session:
+        user_id = (
             await session.execute(
-                sa.select(AccountUser.role).where(
-                    AccountUser.account_id == account, AccountUser.user_id == user_id
-                )
+                sa.select(AccessToken.user_id).where(AccessToken.token_digest == digest(token))
             )
         ).scalar_one_or_none()
+        if user_id is None:
+            raise Unauthorized(INVALID_TOKEN)
+        if account is not None:
+            role = (
+                await session.execute(
+                    sa.select(AccountUser.role).where(
+                        AccountUser.account_id == account, AccountUser.user_id == user_id
+                    )
+                )
+            ).scalar_one_or_none()
     if account is None or role is None:
         raise Unauthorized(NOT_A_MEMBER)
     caller = Caller(account_id=account, permissions=ROLE_PERMISSIONS[Role(role)])
