@@ -189,3 +189,28 @@ def ids(body: dict[str, Any]) -> list[int]:
 async def set_labels(api: Api, contact_id: int, labels: list[str]) -> None:
     response = await api.post(f"/contacts/{contact_id}/labels", json={"labels": labels})
     assert response.status_code == 200, response.text
+
+
+async def show(api: Api, contact_id: int) -> dict[str, Any]:
+    """GET /contacts/{id}, which must be a 200 {"payload": contact}."""
+    response = await api.get(f"/contacts/{contact_id}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"payload"}
+    contact: dict[str, Any] = body["payload"]
+    return contact
+
+
+async def contact_labels(api: Api, contact_id: int) -> list[str]:
+    response = await api.get(f"/contacts/{contact_id}/labels")
+    assert response.status_code == 200, response.text
+    names: list[str] = response.json()["payload"]
+    return names
+
+
+async def contact_count(api: Api, params: dict[str, str] | None = None) -> int:
+    """meta.count of GET /contacts."""
+    response = await api.get("/contacts", params=params or {})
+    assert response.status_code == 200, response.text
+    total: int = response.json()["meta"]["count"]
+    return total

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import Api, Tenant, agent_api, basic, set_labels
+from tests.support import Api, Tenant, agent_api, basic, contact_count, contact_labels, set_labels
 
 NOT_FOUND = {"error": "Resource could not be found"}
 FORBIDDEN = {"error": "You are not authorized to do this action"}
@@ -28,20 +28,6 @@ async def bulk_ok(api: Api, **body: Any) -> dict[str, list[int]]:
     return payload
 
 
-async def labels(api: Api, contact_id: int) -> list[str]:
-    response = await api.get(f"/contacts/{contact_id}/labels")
-    assert response.status_code == 200, response.text
-    names: list[str] = response.json()["payload"]
-    return names
-
-
-async def count(api: Api, params: dict[str, str] | None = None) -> int:
-    response = await api.get("/contacts", params=params or {})
-    assert response.status_code == 200, response.text
-    total: int = response.json()["meta"]["count"]
-    return total
-
-
 async def contacts(api: Api, n: int) -> list[int]:
     return [(await api.create_contact(name=f"C{i}"))["id"] for i in range(n)]
 
@@ -52,16 +38,16 @@ async def test_labels_are_added_case_insensitively_to_several_contacts(api: Api)
     await set_labels(api, c3, ["old"])
     result = await bulk_ok(api, ids=[c1, str(c2), c3], labels={"add": ["vip", " new "]})
     assert result == {"processed_ids": [c1, c2, c3], "ignored_ids": []}
-    assert await labels(api, c1) == ["new", "Vip"]  # an existing label keeps its spelling
-    assert await labels(api, c2) == ["new", "vip"]
-    assert await labels(api, c3) == ["new", "old", "vip"]
-    assert await count(api, {"labels": "VIP"}) == 3
-    assert await count(api, {"labels": "new"}) == 3
-    assert await count(api, {"labels": "old"}) == 1
+    assert await contact_labels(api, c1) == ["new", "Vip"]  # an existing label keeps its spelling
+    assert await contact_labels(api, c2) == ["new", "vip"]
+    assert await contact_labels(api, c3) == ["new", "old", "vip"]
+    assert await contact_count(api, {"labels": "VIP"}) == 3
+    assert await contact_count(api, {"labels": "new"}) == 3
+    assert await contact_count(api, {"labels": "old"}) == 1
     # Adding again changes nothing.
     await bulk_ok(api, ids=[c1, c2], labels={"add": ["NEW"]})
-    assert await labels(api, c1) == ["new", "Vip"]
-    assert await count(api, {"labels": "new"}) == 3
+    assert await contact_labels(api, c1) == ["new", "Vip"]
+    assert await contact_count(api, {"labels": "new"}) == 3
 
 
 async def test_labels_are_removed_case_insensitively(api: Api) -> None:
@@ -70,30 +56,30 @@ async def test_labels_are_removed_case_insensitively(api: Api) -> None:
         await set_labels(api, contact_id, ["Vip", "old", "keep"])
     result = await bulk_ok(api, ids=[c3, c1], labels={"remove": ["VIP", "OLD", "never-seen"]})
     assert result == {"processed_ids": [c3, c1], "ignored_ids": []}
-    assert await labels(api, c1) == ["keep"]
-    assert await labels(api, c2) == ["keep", "old", "Vip"]
-    assert await labels(api, c3) == ["keep"]
-    assert await count(api, {"labels": "vip"}) == 1
-    assert await count(api, {"labels": "old"}) == 1
-    assert await count(api, {"labels": "keep"}) == 3
-    assert await count(api, {"labels": "never-seen"}) == 0
+    assert await contact_labels(api, c1) == ["keep"]
+    assert await contact_labels(api, c2) == ["keep", "old", "Vip"]
+    assert await contact_labels(api, c3) == ["keep"]
+    assert await contact_count(api, {"labels": "vip"}) == 1
+    assert await contact_count(api, {"labels": "old"}) == 1
+    assert await contact_count(api, {"labels": "keep"}) == 3
+    assert await contact_count(api, {"labels": "never-seen"}) == 0
 
 
 async def test_add_and_remove_in_one_request(api: Api) -> None:
     c1, c2 = await contacts(api, 2)
     await set_labels(api, c1, ["lead"])
     await bulk_ok(api, ids=[c1, c2], labels={"add": ["customer"], "remove": ["Lead"]})
-    assert await labels(api, c1) == ["customer"]
-    assert await labels(api, c2) == ["customer"]
-    assert await count(api, {"labels": "lead"}) == 0
-    assert await count(api, {"labels": "customer"}) == 2
+    assert await contact_labels(api, c1) == ["customer"]
+    assert await contact_labels(api, c2) == ["customer"]
+    assert await contact_count(api, {"labels": "lead"}) == 0
+    assert await contact_count(api, {"labels": "customer"}) == 2
 
 
 async def test_delete_removes_the_contacts_and_the_counts_follow(api: Api) -> None:
     c1, c2, c3 = await contacts(api, 3)
     for contact_id in (c1, c2, c3):
         await set_labels(api, contact_id, ["tagged"])
-    total = await count(api)
+    total = await contact_count(api)
     result = await bulk_ok(api, ids=[c3, c1], action_name="delete")
     assert result == {"processed_ids": [c3, c1], "ignored_ids": []}
     for gone in (c1, c3):
@@ -101,11 +87,11 @@ async def test_delete_removes_the_contacts_and_the_counts_follow(api: Api) -> No
         assert response.status_code == 404
         assert response.json() == NOT_FOUND
     assert (await api.get(f"/contacts/{c2}")).status_code == 200
-    assert await count(api) == total - 2
-    assert await count(api, {"labels": "tagged"}) == 1
+    assert await contact_count(api) == total - 2
+    assert await contact_count(api, {"labels": "tagged"}) == 1
     again = await bulk_ok(api, ids=[c1, c2], action_name="delete")
     assert again == {"processed_ids": [c2], "ignored_ids": [c1]}
-    assert await count(api) == total - 3
+    assert await contact_count(api) == total - 3
 
 
 async def test_unknown_foreign_and_repeated_ids(api: Api, other_api: Api) -> None:
@@ -116,12 +102,12 @@ async def test_unknown_foreign_and_repeated_ids(api: Api, other_api: Api) -> Non
     ids: list[Any] = [unknown, mine, theirs, str(mine), mine, f" {unknown} "]
     result = await bulk_ok(api, ids=ids, labels={"add": ["x"], "remove": ["theirs"]})
     assert result == {"processed_ids": [mine], "ignored_ids": [unknown, theirs]}
-    assert await labels(api, mine) == ["x"]
-    assert await labels(other_api, theirs) == ["theirs"]
+    assert await contact_labels(api, mine) == ["x"]
+    assert await contact_labels(other_api, theirs) == ["theirs"]
     deleted = await bulk_ok(api, ids=[theirs, mine], action_name="delete")
     assert deleted == {"processed_ids": [mine], "ignored_ids": [theirs]}
     assert (await other_api.get(f"/contacts/{theirs}")).status_code == 200
-    assert await count(other_api, {"labels": "theirs"}) == 1
+    assert await contact_count(other_api, {"labels": "theirs"}) == 1
 
 
 async def test_a_thousand_ids_pass_and_one_more_does_not(api: Api) -> None:
@@ -133,7 +119,7 @@ async def test_a_thousand_ids_pass_and_one_more_does_not(api: Api) -> None:
     response = await bulk(api, ids=[*ids, 10**13], labels={"add": ["more"]})
     assert response.status_code == 422
     assert "ids" in response.json()["error"]
-    assert await labels(api, real) == ["many"]
+    assert await contact_labels(api, real) == ["many"]
 
 
 async def test_malformed_ids_are_a_422(api: Api) -> None:
@@ -164,7 +150,7 @@ async def test_malformed_ids_are_a_422(api: Api) -> None:
     missing = await api.post(BULK, json={"type": "Contact", "action_name": "delete"})
     assert missing.status_code == 422
     assert "ids" in missing.json()["error"]
-    assert await labels(api, contact) == []
+    assert await contact_labels(api, contact) == []
     assert (await api.get(f"/contacts/{contact}")).status_code == 200
 
 
@@ -205,7 +191,7 @@ async def test_type_and_action_are_checked(api: Api) -> None:
         assert response.status_code == 422, (body, response.text)
         assert set(response.json()) == {"error"}, response.text
     assert (await api.get(f"/contacts/{contact}")).status_code == 200
-    assert await labels(api, contact) == []
+    assert await contact_labels(api, contact) == []
 
 
 async def test_a_body_that_is_not_a_json_object(api: Api) -> None:
@@ -223,7 +209,7 @@ async def test_agents_may_label_but_not_delete(
 ) -> None:
     agent = await agent_api(client, api.dialect, tenant)
     c1, c2 = await contacts(api, 2)
-    total = await count(api)
+    total = await contact_count(api)
     assert (await bulk_ok(agent, ids=[c1, c2], labels={"add": ["agent"]}))["processed_ids"] == [
         c1,
         c2,
@@ -231,8 +217,8 @@ async def test_agents_may_label_but_not_delete(
     refused = await bulk(agent, ids=[c1, c2], action_name="delete")
     assert refused.status_code == 403
     assert refused.json() == FORBIDDEN
-    assert await count(api) == total
-    assert await labels(api, c2) == ["agent"]
+    assert await contact_count(api) == total
+    assert await contact_labels(api, c2) == ["agent"]
 
 
 async def test_scopes_and_credentials(api: Api, client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -253,7 +239,7 @@ async def test_scopes_and_credentials(api: Api, client: httpx.AsyncClient, tenan
     assert (await client.post(v1, json=delete)).status_code == 401
     bad = await client.post(v1, json=delete, headers={"api_access_token": "nope"})
     assert bad.status_code == 401
-    assert await labels(api, contact) == []
+    assert await contact_labels(api, contact) == []
     assert (await api.get(f"/contacts/{contact}")).status_code == 200
     writer_deleter = await tenant.key_headers(["contacts:write", "contacts:delete"])
     allowed = await client.post(url, json=delete, headers=writer_deleter)
@@ -272,12 +258,12 @@ async def test_concurrent_bulk_actions_on_shared_counter_shards_do_not_deadlock(
             *(bulk(api, ids=batch, labels=labels_body) for batch in batches)
         )
         assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
-    assert await count(api, {"labels": "race-a"}) == 0
-    assert await count(api, {"labels": "race-b"}) == len(ids)
-    total = await count(api)
+    assert await contact_count(api, {"labels": "race-a"}) == 0
+    assert await contact_count(api, {"labels": "race-b"}) == len(ids)
+    total = await contact_count(api)
     responses = await asyncio.gather(
         *(bulk(api, ids=batch[::-1], action_name="delete") for batch in batches)
     )
     assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
-    assert await count(api) == total - len(ids)
-    assert await count(api, {"labels": "race-b"}) == 0
+    assert await contact_count(api) == total - len(ids)
+    assert await contact_count(api, {"labels": "race-b"}) == 0

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, admin_api
+from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, admin_api, contact_count, show
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 NOT_FOUND = {"error": "Resource could not be found"}
@@ -138,22 +138,6 @@ def method(request: pytest.FixtureRequest) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # helpers
-
-
-async def count(api: Api) -> int:
-    response = await api.get("/contacts")
-    assert response.status_code == 200, response.text
-    total: int = response.json()["meta"]["count"]
-    return total
-
-
-async def show(api: Api, contact_id: int) -> dict[str, Any]:
-    response = await api.get(f"/contacts/{contact_id}")
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert set(body) == {"payload"}
-    contact: dict[str, Any] = body["payload"]
-    return contact
 
 
 async def update(
@@ -333,7 +317,7 @@ async def test_create_without_inbox_in_v2_is_422(v2: Api, body: Any) -> None:
     response = await api.post("/contacts", json=body)
     assert response.status_code == 422
     assert response.json() == INBOX_BLANK
-    assert await count(api) == 0
+    assert await contact_count(api) == 0
 
 
 async def test_create_inbox_id_as_string_of_digits(api: Api) -> None:
@@ -349,7 +333,7 @@ async def test_create_inbox_id_of_wrong_type_is_422(api: Api, inbox_id: Any) -> 
     response = await api.post("/contacts", json={"inbox_id": inbox_id, "name": "x"})
     _messages, attributes = field_error(response)
     assert attributes == ["inbox_id"]
-    assert await count(api) == 0
+    assert await contact_count(api) == 0
 
 
 @pytest.mark.parametrize("kind", ["other_int", "other_str", "unknown", "huge", "beyond_64_bit"])
@@ -373,11 +357,11 @@ async def test_create_in_unknown_or_foreign_inbox_is_404_and_creates_nothing(
     response = await api.post("/contacts", json=body)
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
-    assert await count(api) == 0
+    assert await contact_count(api) == 0
     # Nothing half-created either: the unique values are still free.
     again = await api.post("/contacts", json={**body, "inbox_id": api.tenant.inbox_id})
     assert again.status_code == 200, again.text
-    assert await count(api) == 1
+    assert await contact_count(api) == 1
 
 
 async def test_create_keeps_source_id_as_given(api: Api) -> None:
@@ -471,7 +455,7 @@ async def test_seed_create_example_as_pasted_is_malformed_json(api: Api) -> None
     response = await api.post("/contacts", content=SEED_CREATE_RAW.encode(), headers=JSON_HEADERS)
     # The first thing wrong is the `//` comment on line 3, column 17.
     assert_malformed(response, 3, 17)
-    assert await count(api) == 0
+    assert await contact_count(api) == 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -753,7 +737,7 @@ async def test_failed_create_creates_nothing(api: Api) -> None:
     ):
         response = await write(api, "create", body)
         assert response.status_code == 422, body
-        assert await count(api) == 1
+        assert await contact_count(api) == 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -973,7 +957,7 @@ async def test_invalid_value_is_422_naming_the_field(
     if message is not None:
         assert messages == [message]
     if target is None:
-        assert await count(api) == 0
+        assert await contact_count(api) == 0
     else:
         assert (await show(api, target))["name"] == "Before"
 
@@ -1058,7 +1042,7 @@ async def test_duplicate_is_422_with_conflicting_contact_id(
     api: Api, op: str, field: str, held: Any, sent: Any, message: str
 ) -> None:
     holder = await api.create_contact(**{field: held})
-    before = await count(api)
+    before = await contact_count(api)
     response = await write(api, op, {field: sent})
     assert response.status_code == 422, response.text
     assert response.json() == {
@@ -1067,7 +1051,7 @@ async def test_duplicate_is_422_with_conflicting_contact_id(
         "conflicting_contact_id": holder["id"],
     }
     expected_count = before if op == "create" else before + 1  # + the blank update target
-    assert await count(api) == expected_count
+    assert await contact_count(api) == expected_count
 
 
 async def test_identifier_is_case_sensitive(api: Api, op: str) -> None:
@@ -1156,7 +1140,7 @@ async def test_uniqueness_holds_under_concurrency(api: Api, field: tuple[str, st
         if response.status_code == 422:
             assert response.json()["attributes"] == [key]
             assert response.json()["conflicting_contact_id"] == winner["id"]
-    assert await count(api) == 1
+    assert await contact_count(api) == 1
 
 
 async def test_uniqueness_holds_under_concurrent_updates(api: Api, method: str) -> None:
@@ -1269,7 +1253,7 @@ async def test_delete(api: Api) -> None:
     fields = {"email": "gone@example.com", "phone_number": "+14155550100", "identifier": "gone"}
     contact = await api.create_contact(**fields)
     kept = await api.create_contact(name="Kept")
-    assert await count(api) == 2
+    assert await contact_count(api) == 2
 
     response = await api.delete(f"/contacts/{contact['id']}")
     assert response.status_code == 200
@@ -1279,7 +1263,7 @@ async def test_delete(api: Api) -> None:
     shown = await api.get(f"/contacts/{contact['id']}")
     assert shown.status_code == 404
     assert shown.json() == NOT_FOUND
-    assert await count(api) == 1
+    assert await contact_count(api) == 1
     assert (await show(api, kept["id"]))["name"] == "Kept"
 
     again = await api.delete(f"/contacts/{contact['id']}")
@@ -1314,4 +1298,4 @@ async def test_delete_contact_of_another_account_is_404(api: Api, other_api: Api
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
     assert (await show(other_api, theirs["id"]))["name"] == "Theirs"
-    assert await count(other_api) == 1
+    assert await contact_count(other_api) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support import Api
+from tests.support import Api, show
 
 PATH = "/custom_attribute_definitions"
 CODE_CUE = "Use three capital letters"
@@ -110,9 +110,7 @@ async def define(api: Api, key: str, kind: str, **fields: Any) -> dict[str, Any]
 
 
 async def stored(api: Api, contact_id: int) -> dict[str, Any]:
-    response = await api.get(f"/contacts/{contact_id}")
-    assert response.status_code == 200, response.text
-    attributes: dict[str, Any] = response.json()["payload"]["custom_attributes"]
+    attributes: dict[str, Any] = (await show(api, contact_id))["custom_attributes"]
     return attributes
 
 

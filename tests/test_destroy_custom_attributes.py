@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, agent_api, basic
+from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, agent_api, basic, show
 
 NOT_FOUND = {"error": "Resource could not be found"}
 FORBIDDEN = {"error": "You are not authorized to do this action"}
@@ -15,9 +15,7 @@ def path(contact_id: int | str) -> str:
 
 
 async def stored(api: Api, contact_id: int) -> dict[str, object]:
-    response = await api.get(f"/contacts/{contact_id}")
-    assert response.status_code == 200, response.text
-    attributes: dict[str, object] = response.json()["payload"]["custom_attributes"]
+    attributes: dict[str, object] = (await show(api, contact_id))["custom_attributes"]
     return attributes
 
 

@@ -7,7 +7,18 @@ from typing import Any
 
 import httpx
 
-from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, agent_api, basic, set_labels
+from tests.support import (
+    CONTACT_KEYS,
+    INBOX_KEYS,
+    Api,
+    Tenant,
+    agent_api,
+    basic,
+    contact_count,
+    contact_labels,
+    set_labels,
+    show,
+)
 
 NOT_FOUND = {"error": "Resource could not be found"}
 FORBIDDEN = {"error": "You are not authorized to do this action"}
@@ -16,27 +27,6 @@ MERGE = "/actions/contact_merge"
 
 async def merge(api: Api, base: Any, mergee: Any) -> httpx.Response:
     return await api.post(MERGE, json={"base_contact_id": base, "mergee_contact_id": mergee})
-
-
-async def show(api: Api, contact_id: int) -> dict[str, Any]:
-    response = await api.get(f"/contacts/{contact_id}")
-    assert response.status_code == 200, response.text
-    contact: dict[str, Any] = response.json()["payload"]
-    return contact
-
-
-async def labels(api: Api, contact_id: int) -> list[str]:
-    response = await api.get(f"/contacts/{contact_id}/labels")
-    assert response.status_code == 200, response.text
-    names: list[str] = response.json()["payload"]
-    return names
-
-
-async def count(api: Api, params: dict[str, str] | None = None) -> int:
-    response = await api.get("/contacts", params=params or {})
-    assert response.status_code == 200, response.text
-    total: int = response.json()["meta"]["count"]
-    return total
 
 
 async def test_blank_fields_are_filled_and_the_base_wins_elsewhere(api: Api) -> None:
@@ -171,15 +161,15 @@ async def test_labels_are_unioned_and_counts_follow(api: Api) -> None:
     mergee = await api.create_contact(name="Mergee")
     await set_labels(api, base["id"], ["VIP", "alpha"])
     await set_labels(api, mergee["id"], ["vip", "beta"])
-    total = await count(api)
+    total = await contact_count(api)
     response = await merge(api, base["id"], mergee["id"])
     assert response.status_code == 200, response.text
-    assert await labels(api, base["id"]) == ["alpha", "beta", "VIP"]
-    assert await count(api) == total - 1
-    assert await count(api, {"labels": "beta"}) == 1
-    assert await count(api, {"labels": "vip"}) == 1
-    assert await count(api, {"labels": "alpha"}) == 1
-    assert await count(api, {"labels": "beta,alpha"}) == 1
+    assert await contact_labels(api, base["id"]) == ["alpha", "beta", "VIP"]
+    assert await contact_count(api) == total - 1
+    assert await contact_count(api, {"labels": "beta"}) == 1
+    assert await contact_count(api, {"labels": "vip"}) == 1
+    assert await contact_count(api, {"labels": "alpha"}) == 1
+    assert await contact_count(api, {"labels": "beta,alpha"}) == 1
 
 
 async def test_the_mergee_is_gone(api: Api) -> None:
@@ -263,9 +253,9 @@ async def test_another_accounts_contact_is_a_404_and_untouched(api: Api, other_a
         "theirs@example.com",
         {"plan": "pro"},
     )
-    assert await labels(other_api, theirs["id"]) == ["secret"]
+    assert await contact_labels(other_api, theirs["id"]) == ["secret"]
     assert (await show(api, mine["id"]))["email"] is None
-    assert await labels(api, mine["id"]) == []
+    assert await contact_labels(api, mine["id"]) == []
 
 
 async def test_agents_may_merge(api: Api, client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -310,7 +300,7 @@ async def test_concurrent_merges_of_the_same_pair_and_of_crossing_pairs(api: Api
     # Pair 2k merges contacts of counter shards (s, s+1), pair 2k+1 of shards (s+1, s):
     # without a common lock order two of them would each hold a shard the other needs.
     crossing = [(others[i], others[32 + (i + 1 if i % 2 == 0 else i - 1)]) for i in range(8)]
-    total = await count(api)
+    total = await contact_count(api)
     pairs = [(a, b), (b, a), *crossing]
     responses = await asyncio.gather(*(merge(api, x, y) for x, y in pairs))
     statuses = [r.status_code for r in responses]
@@ -318,5 +308,5 @@ async def test_concurrent_merges_of_the_same_pair_and_of_crossing_pairs(api: Api
     assert sorted(statuses[:2]) == [200, 404], [r.text for r in responses]
     assert statuses[2:] == [200] * len(crossing), [r.text for r in responses]
     survivor = (responses[0] if statuses[0] == 200 else responses[1]).json()["id"]
-    assert await labels(api, survivor) == sorted([f"pair-{a}", f"pair-{b}"])
-    assert await count(api) == total - 1 - len(crossing)
+    assert await contact_labels(api, survivor) == sorted([f"pair-{a}", f"pair-{b}"])
+    assert await contact_count(api) == total - 1 - len(crossing)

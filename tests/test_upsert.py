@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, agent_api, basic
+from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, agent_api, basic, show
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 NOT_FOUND = {"error": "Resource could not be found"}
@@ -27,13 +27,6 @@ async def upsert(api: Api, **fields: Any) -> tuple[dict[str, Any], bool]:
     assert set(payload) == {"contact", "created"}
     assert set(payload["contact"]) >= CONTACT_KEYS | {"contact_inboxes"}
     return payload["contact"], payload["created"]
-
-
-async def show(api: Api, contact_id: int) -> dict[str, Any]:
-    response = await api.get(f"/contacts/{contact_id}")
-    assert response.status_code == 200, response.text
-    contact: dict[str, Any] = response.json()["payload"]
-    return contact
 
 
 async def all_ids(api: Api) -> list[int]:
