@@ -20,14 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
+from contactdesk.contacts.fields import parse_bool, parse_inbox_field, parse_source_field
 from contactdesk.contacts.serialize import contact_inbox_json
-from contactdesk.contacts.service import default_source_id
+from contactdesk.contacts.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 
-SOURCE_TAKEN = "Source has already been taken"
 SOURCE_BLANK = "Source can't be blank"
 
 # Channels whose source_id is derived from the contact (reference §3.7).
@@ -38,22 +37,11 @@ _API, _WIDGET = "Channel::Api", "Channel::WebWidget"
 def parse_hmac_verified(body: dict[str, Any], problems: list[tuple[str, str]]) -> bool:
     """A boolean or "true"/"false"; absent or null is false."""
     value = body.get("hmac_verified")
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    problems.append(("hmac_verified", "Hmac verified is invalid"))
-    return False
-
-
-async def _holder(session: AsyncSession, inbox_id: int, source_id: str) -> int | None:
-    """The contact holding source_id in the inbox (any contact: the pair is unique)."""
-    found = await session.execute(
-        sa.select(ContactInbox.contact_id).where(
-            ContactInbox.inbox_id == inbox_id, ContactInbox.source_id == source_id
-        )
-    )
-    return found.scalar_one_or_none()
+    parsed = False if value is None else parse_bool(value)
+    if parsed is None:
+        problems.append(("hmac_verified", "Hmac verified is invalid"))
+        return False
+    return parsed
 
 
 async def _latest_source_id(session: AsyncSession, contact: Contact, inbox: Inbox) -> str | None:
@@ -101,7 +89,7 @@ async def attach_inbox(
                 )
             )
     except IntegrityError:
-        holder = await _holder(session, inbox_id, chosen)
+        holder = await source_holder(session, inbox_id, chosen)
         if holder == contact_id:
             return chosen
         if holder is None:  # not the unique pair: the inbox went away meanwhile

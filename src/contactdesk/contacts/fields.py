@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,6 +125,39 @@ def _identifier(value: Any) -> str | None:
     return value
 
 
+def is_http_url(text: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace."""
+    if any(ch.isspace() for ch in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(host)
+
+
+def parse_bool(value: Any) -> bool | None:
+    """A boolean, or the strings "true"/"false" in any case; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def iso_date(text: str) -> date:
+    """An ISO 8601 date, or the date of an ISO 8601 timestamp (in UTC when it has an
+    offset, as written when it has none); ValueError or OverflowError otherwise."""
+    text = text.strip()
+    if len(text) <= 10:
+        return date.fromisoformat(text)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date()
+
+
 def _url(attribute: str, value: Any) -> str:
     if value is None or value == "":
         return ""
@@ -132,23 +165,16 @@ def _url(attribute: str, value: Any) -> str:
         raise FieldError(invalid(attribute))
     if len(value) > MAX_URL:
         raise FieldError(too_long(attribute, MAX_URL))
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise FieldError(invalid(attribute)) from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise FieldError(invalid(attribute))
-    if any(ch.isspace() for ch in value):
+    if not is_http_url(value):
         raise FieldError(invalid(attribute))
     return value
 
 
 def _blocked(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise FieldError(invalid("blocked"))
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise FieldError(invalid("blocked"))
+    return parsed
 
 
 def _availability(value: Any) -> str:

@@ -8,7 +8,7 @@ on its values, which always travel as bind parameters; statements are cached per
 
 from __future__ import annotations
 
-import math
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from contactdesk.contacts.fields import iso_date, parse_bool
 from contactdesk.contacts.listing import escape_like, json_text, sort_expression
+from contactdesk.custom_attributes.validation import parse_number
 from contactdesk.errors import InvalidParameter
 from contactdesk.models import Contact, ContactLabel, CustomAttributeDefinition, Label
 
@@ -117,26 +119,16 @@ def _show(value: Any) -> str:
 
 
 def _bool_value(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise _invalid_value(key, f"{_show(value)} is not true or false")
+    parsed = parse_bool(value.strip() if isinstance(value, str) else value)
+    if parsed is None:
+        raise _invalid_value(key, f"{_show(value)} is not true or false")
+    return parsed
 
 
 def _date_value(key: str, value: Any) -> date:
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(UTC)
-            return moment.date()
+        with contextlib.suppress(ValueError, OverflowError):
+            return iso_date(value)
     raise _invalid_value(key, f"{_show(value)} is not an ISO 8601 date")
 
 
@@ -149,16 +141,10 @@ def _days_value(key: str, value: Any) -> int:
 
 
 def _number_value(key: str, value: Any) -> Decimal:
-    if isinstance(value, str):
-        try:
-            value = float(value.strip()) if "." in value or "e" in value.lower() else int(value)
-        except ValueError:
-            raise _invalid_value(key, f"{_show(value)} is not a number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid_value(key, f"{_show(value)} is not a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _invalid_value(key, f"{_show(value)} is not a number")
-    return Decimal(str(value))
+    try:
+        return Decimal(str(parse_number(value)))
+    except (ValueError, OverflowError):
+        raise _invalid_value(key, f"{_show(value)} is not a number") from None
 
 
 def _epoch(day: date) -> int:

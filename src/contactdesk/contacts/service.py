@@ -44,6 +44,7 @@ UNIQUE_FIELDS = (
     ("phone_number", "Phone number has already been taken"),
     ("identifier", "Identifier has already been taken"),
 )
+SOURCE_TAKEN = "Source has already been taken"
 # A page so deep that its offset cannot be a SQL integer is simply empty.
 MAX_OFFSET = 2**62
 
@@ -161,13 +162,14 @@ class Created:
     source_id: str | None
 
 
-async def _source_taken(session: AsyncSession, inbox_id: int, source_id: str) -> bool:
+async def source_holder(session: AsyncSession, inbox_id: int, source_id: str) -> int | None:
+    """The contact holding source_id in the inbox (any contact: the pair is unique)."""
     found = await session.execute(
-        sa.select(ContactInbox.id).where(
+        sa.select(ContactInbox.contact_id).where(
             ContactInbox.inbox_id == inbox_id, ContactInbox.source_id == source_id
         )
     )
-    return found.first() is not None
+    return found.scalar_one_or_none()
 
 
 async def parse_create_body(
@@ -239,8 +241,11 @@ async def create_contact(
         conflict = await find_conflicts(session, account_id, values)
         if conflict is not None:
             raise conflict
-        if inbox is not None and source_id and await _source_taken(session, inbox.id, source_id):
-            raise ValidationFailed([("source_id", "Source has already been taken")])
+        holder = None
+        if inbox is not None and source_id:
+            holder = await source_holder(session, inbox.id, source_id)
+        if holder is not None:
+            raise ValidationFailed([("source_id", SOURCE_TAKEN)])
         if attempt == 2:
             break
     raise ValidationFailed([("contact", "Contact could not be saved, please retry")])

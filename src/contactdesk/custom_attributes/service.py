@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contacts.fields import has_nul
+from contactdesk.contacts.filter import STANDARD_KEYS  # a definition may not shadow one
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.ids import parse_id
 from contactdesk.models import CustomAttributeDefinition
@@ -26,22 +27,6 @@ MAX_DEFAULT_BYTES = 16 * 1024
 # Keys travel in filter payloads, CSV headers and error attributes ("custom_attributes.<key>"):
 # a conservative ASCII alphabet keeps them unambiguous everywhere.
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-# A definition with one of these keys would shadow the standard filter key of that name.
-STANDARD_KEYS = frozenset(
-    {
-        "name",
-        "phone_number",
-        "email",
-        "identifier",
-        "country_code",
-        "city",
-        "company",
-        "labels",
-        "created_at",
-        "last_activity_at",
-        "blocked",
-    }
-)
 CONVERSATION_MODELS = ("conversation_attribute", 0, "0")
 CONTACT_MODELS = (CONTACT_ATTRIBUTE, 1, "1")
 KEY_TAKEN = "Attribute key has already been taken"

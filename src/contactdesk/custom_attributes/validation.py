@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import regex
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.contacts.fields import MAX_URL, ContactInput
+from contactdesk.contacts.fields import MAX_URL, ContactInput, is_http_url, iso_date, parse_bool
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.custom_attribute import CONTACT_ATTRIBUTE
 
@@ -70,11 +68,12 @@ def _text(definition: CustomAttributeDefinition, value: Any) -> str:
     return value
 
 
-def _number(definition: CustomAttributeDefinition, value: Any) -> int | float:
-    message = f"Custom attribute {definition.attribute_key} must be a number"
+def parse_number(value: Any) -> int | float:
+    """A JSON number or a numeric string (ASCII digits), as an int when integral text or an
+    int was sent; ValueError for anything else, OverflowError beyond 64-bit integers."""
     number: int | float
     if isinstance(value, bool):
-        raise Invalid(message)
+        raise ValueError(value)
     if isinstance(value, int | float):
         number = value
     elif isinstance(value, str) and NUMBER_RE.fullmatch(value.strip()):
@@ -82,29 +81,31 @@ def _number(definition: CustomAttributeDefinition, value: Any) -> int | float:
         if not INTEGER_RE.fullmatch(text):
             number = float(text)
         elif len(text) > 21:  # beyond 64 bits whatever the sign and zeros; int() would be slow
-            raise Invalid(f"Custom attribute {definition.attribute_key} is out of range")
+            raise OverflowError(value)
         else:
             number = int(text)
     else:
-        raise Invalid(message)
+        raise ValueError(value)
     if isinstance(number, float) and not math.isfinite(number):
-        raise Invalid(message)
+        raise ValueError(value)
     if isinstance(number, int) and not MIN_INT <= number <= MAX_INT:
-        raise Invalid(f"Custom attribute {definition.attribute_key} is out of range")
+        raise OverflowError(value)
     return number
 
 
-def _link(definition: CustomAttributeDefinition, value: Any) -> str:
-    message = f"Custom attribute {definition.attribute_key} must be an http(s) URL"
-    if not isinstance(value, str) or len(value) > MAX_URL or any(c.isspace() for c in value):
-        raise Invalid(message)
+def _number(definition: CustomAttributeDefinition, value: Any) -> int | float:
+    key = definition.attribute_key
     try:
-        parts = urlsplit(value)
-        host = parts.hostname
+        return parse_number(value)
+    except OverflowError:
+        raise Invalid(f"Custom attribute {key} is out of range") from None
     except ValueError:
-        raise Invalid(message) from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        raise Invalid(message)
+        raise Invalid(f"Custom attribute {key} must be a number") from None
+
+
+def _link(definition: CustomAttributeDefinition, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_URL or not is_http_url(value):
+        raise Invalid(f"Custom attribute {definition.attribute_key} must be an http(s) URL")
     return value
 
 
@@ -112,16 +113,10 @@ def _date(definition: CustomAttributeDefinition, value: Any) -> str:
     message = f"Custom attribute {definition.attribute_key} must be an ISO 8601 date (YYYY-MM-DD)"
     if not isinstance(value, str):
         raise Invalid(message)
-    text = value.strip()
     try:
-        if len(text) <= 10:
-            return date.fromisoformat(text).isoformat()
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC)
+        return iso_date(value).isoformat()
     except (ValueError, OverflowError):
         raise Invalid(message) from None
-    return moment.date().isoformat()
 
 
 def _list(definition: CustomAttributeDefinition, value: Any) -> str:
@@ -134,11 +129,10 @@ def _list(definition: CustomAttributeDefinition, value: Any) -> str:
 
 
 def _checkbox(definition: CustomAttributeDefinition, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise Invalid(f"Custom attribute {definition.attribute_key} must be true or false")
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise Invalid(f"Custom attribute {definition.attribute_key} must be true or false")
+    return parsed
 
 
 CHECKS = {
