@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bench import data
+from contactdesk.actions.provisioning import create_account, create_account_inbox, create_api_key
 from contactdesk.config import Settings
 from contactdesk.contacts.counters import SHARDS
 from contactdesk.db import Database, register_sqlite_functions
 from contactdesk.migrations import runner
 from contactdesk.models import Contact
-from contactdesk.provisioning import create_account, create_account_inbox, create_api_key
 
 BENCH_ACCOUNT = "bench-main"
 OTHER_ACCOUNTS = 1000

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 
-from contactdesk.db import Database
-from contactdesk.provisioning import (
+from contactdesk.actions.provisioning import (
     create_account,
     create_account_inbox,
     create_api_key,
     create_user,
 )
+from contactdesk.db import Database
 
 DIALECTS = ("v1", "v2")
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from contactdesk import __version__
-from contactdesk.auth import CredentialCache
+from contactdesk.auth.caller import CredentialCache
 from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
 from contactdesk.dialects import mount_dialects

@@ -12,11 +12,7 @@ import sqlalchemy as sa
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.config import get_settings
-from contactdesk.db import Database
-from contactdesk.migrations import runner
-from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, User
-from contactdesk.provisioning import (
+from contactdesk.actions.provisioning import (
     ProvisioningError,
     create_account,
     create_account_inbox,
@@ -25,6 +21,11 @@ from contactdesk.provisioning import (
     issue_token,
     parse_scopes,
 )
+from contactdesk.config import get_settings
+from contactdesk.db import Database
+from contactdesk.migrations import runner
+from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, User
+from contactdesk.models.tenancy import keyed_by_parent, tenant_delete, tenant_select
 
 app = typer.Typer(help="contactdesk: the LiveDesk and Chatwoot Contacts API.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -175,13 +176,16 @@ async def _demo(session: AsyncSession) -> dict[str, Any]:
     ).scalar_one_or_none()
     account = None
     if demo_user_id is not None:
+        # The accounts the demo user belongs to: keyed by the user (memberships are its rows).
         account = (
             await session.execute(
-                sa.select(Account)
-                .join(AccountUser, AccountUser.account_id == Account.id)
-                .where(AccountUser.user_id == demo_user_id)
-                .order_by(Account.id)
-                .limit(1)
+                keyed_by_parent(
+                    sa.select(Account)
+                    .join(AccountUser, AccountUser.account_id == Account.id)
+                    .where(AccountUser.user_id == demo_user_id)
+                    .order_by(Account.id)
+                    .limit(1)
+                )
             )
         ).scalar_one_or_none()
     inbox = None
@@ -194,12 +198,12 @@ async def _demo(session: AsyncSession) -> dict[str, Any]:
     else:
         # Secrets are stored hashed and cannot be shown again: re-issue the demo credentials.
         await session.execute(sa.delete(AccessToken).where(AccessToken.user_id == demo_user_id))
-        await session.execute(sa.delete(ApiKey).where(ApiKey.account_id == account.id))
+        await session.execute(tenant_delete(ApiKey, account.id))
         token = await issue_token(session, demo_user_id)
         inbox = (
             await session.execute(
-                sa.select(Inbox)
-                .where(Inbox.account_id == account.id, Inbox.channel_type == "Channel::Api")
+                tenant_select(account.id, Inbox)
+                .where(Inbox.channel_type == "Channel::Api")
                 .order_by(Inbox.id)
                 .limit(1)
             )

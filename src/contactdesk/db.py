@@ -1,4 +1,5 @@
-"""Database plumbing: declarative base, portable column types and the engine factory."""
+"""Database plumbing: declarative base, portable column types, the engine factory, and the
+session dependencies of the routes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
+from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
@@ -85,6 +87,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
             }
         },
     )
+
+
+def backend_of(session: AsyncSession) -> str:
+    """The SQL backend a session talks to: "postgresql" or "sqlite"."""
+    return session.get_bind().dialect.name
 
 
 def unicode_lower(value: Any) -> Any:
@@ -186,3 +193,35 @@ def _lock_file(path: str) -> int:
 def _release_when_locked(waiting: asyncio.Future[int]) -> None:
     if not waiting.cancelled() and waiting.exception() is None:
         os.close(waiting.result())
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; writes take SQLite's write lock when they begin.
+
+    Declare it after the route's caller dependency (Reader, Writer, ...): FastAPI solves a
+    route's dependencies in order, so a refused caller never opens a session, and never
+    queues for SQLite's write lock (tests/architecture/test_routes.py checks every route).
+    """
+    db: Database = request.app.state.db
+    if request.method in ("GET", "HEAD"):
+        async with db.reader() as session:
+            yield session
+        return
+    # The body arrives before the write gate is taken (it is kept for the route): a slow
+    # client must not hold back the process's other writers.
+    await request.body()
+    async with db.writing() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Reads that arrive as POST (filters): a reader session, outside SQLite's write gate."""
+    db: Database = request.app.state.db
+    async with db.reader() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

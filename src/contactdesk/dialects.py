@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from contactdesk.actions.router import router as actions_router
-from contactdesk.auth import chatwoot_caller, livedesk_caller
+from contactdesk.actions.router import upsert_router
+from contactdesk.auth.dependencies import chatwoot_caller, livedesk_caller
 from contactdesk.contact_inboxes.router import router as contact_inboxes_router
 from contactdesk.contacts.router import router as contacts_router
-from contactdesk.contacts.upsert import router as upsert_router
 from contactdesk.custom_attributes.router import router as custom_attributes_router
 from contactdesk.inboxes.router import router as inboxes_router
 from contactdesk.labels.router import router as labels_router
@@ -31,7 +31,7 @@ DIALECTS = (
 
 def mount_dialects(app: FastAPI) -> None:
     for prefix, authenticate, tag in DIALECTS:
-        dialect = APIRouter(prefix=prefix, dependencies=[Depends(authenticate)])
+        mounted = APIRouter(prefix=prefix, dependencies=[Depends(authenticate)])
         for router in DOMAIN_ROUTERS:
-            dialect.include_router(router, tags=[tag])
-        app.include_router(dialect)
+            mounted.include_router(router, tags=[tag])
+        app.include_router(mounted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from contactdesk.errors import ErrorBody, ValidationErrorBody
@@ -36,3 +37,13 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         },
     }
     return {status: described[status] for status in (401, 403, *statuses)}
+
+
+def request_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """openapi_extra for a route that parses its own JSON body: the body's schema."""
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

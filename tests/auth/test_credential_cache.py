@@ -9,8 +9,8 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
+from contactdesk.actions.provisioning import create_user
 from contactdesk.models import AccountUser, ApiKey
-from contactdesk.provisioning import create_user
 from contactdesk.security import digest
 from tests.support import Tenant, basic
 

@@ -27,7 +27,7 @@ from contactdesk.config import Settings
 from contactdesk.db import Database
 from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, User
 from tests.support import Tenant, basic
-from tests.test_server import CLI, UNREACHABLE_POSTGRES, cli_env, running_server
+from tests.app.test_server import CLI, UNREACHABLE_POSTGRES, cli_env, running_server
 
 TIMEOUT = 60
 ALL_SCOPES = ["contacts:read", "contacts:write", "contacts:delete", "admin"]

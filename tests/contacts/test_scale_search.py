@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
-from contactdesk.contacts.listing import parse_list_query
-from contactdesk.contacts.service import list_contacts
+from contactdesk.contacts.list_params import parse_list_query
+from contactdesk.contacts.queries import list_contacts
 from tests.support import Api
 
 Contact = dict[str, Any]

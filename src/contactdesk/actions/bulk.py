@@ -10,13 +10,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.actions.merge import body_id, lock_counter_shards
+from contactdesk.actions.merge import lock_counter_shards
+from contactdesk.db import backend_of
 from contactdesk.errors import InvalidParameter, ValidationFailed
-from contactdesk.ids import MAX_ID
 from contactdesk.labels.service import ensure_label_ids, parse_labels_body
 from contactdesk.models import Contact, ContactLabel, Label
+from contactdesk.models.tenancy import tenant_delete, tenant_select
+from contactdesk.values import parse_id
 
-CONTACTS = cast(sa.Table, Contact.__table__)
+# A Core table for the label insert: plain SQL, with no ORM session bookkeeping.
 CONTACT_LABELS = cast(sa.Table, ContactLabel.__table__)
 MAX_IDS = 1000
 IDS_MESSAGE = (
@@ -38,9 +40,9 @@ def _ids(raw: Any) -> list[int]:
         raise InvalidParameter(IDS_MESSAGE)
     unique: dict[int, None] = {}
     for item in raw:
-        number = body_id(item)
+        number = parse_id(item)
         # Unlike a single id, a number that cannot be an id is refused: the answer echoes ids.
-        if number is None or not 0 < number <= MAX_ID:
+        if number is None:
             raise InvalidParameter(IDS_MESSAGE)
         unique.setdefault(number, None)
     return list(unique)
@@ -86,8 +88,8 @@ def parse_bulk_body(body: dict[str, Any]) -> BulkAction:
 async def _lock_contacts(session: AsyncSession, account_id: int, ids: list[int]) -> set[int]:
     """The ids that are the account's contacts, row-locked in ascending id order."""
     rows = await session.execute(
-        sa.select(Contact.id)
-        .where(Contact.account_id == account_id, Contact.id.in_(ids))
+        tenant_select(account_id, Contact.id)
+        .where(Contact.id.in_(ids))
         .order_by(Contact.id)
         .with_for_update()
     )
@@ -99,7 +101,7 @@ async def _add_labels(
 ) -> None:
     ids = await ensure_label_ids(session, account_id, [name.lower() for name in names])
     await lock_counter_shards(session, account_id, contact_ids)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if backend_of(session) == "postgresql" else sqlite_insert
     rows = [
         {"contact_id": cid, "label_id": ids[name.lower()], "account_id": account_id, "name": name}
         for cid in sorted(contact_ids)
@@ -115,12 +117,11 @@ async def _add_labels(
 async def _remove_labels(
     session: AsyncSession, account_id: int, contact_ids: list[int], names: list[str]
 ) -> None:
-    label_ids = sa.select(Label.id).where(
-        Label.account_id == account_id, Label.name_lower.in_([name.lower() for name in names])
+    label_ids = tenant_select(account_id, Label.id).where(
+        Label.name_lower.in_([name.lower() for name in names])
     )
     await session.execute(
-        sa.delete(CONTACT_LABELS).where(
-            ContactLabel.account_id == account_id,
+        tenant_delete(ContactLabel, account_id).where(
             ContactLabel.contact_id.in_(contact_ids),
             ContactLabel.label_id.in_(label_ids),
         )
@@ -144,9 +145,7 @@ async def run_bulk_action(
         await lock_counter_shards(session, account_id, processed)
         # Contact inboxes and labels go with the contact (ON DELETE CASCADE); the triggers
         # keep the account and label counts.
-        await session.execute(
-            sa.delete(CONTACTS).where(Contact.account_id == account_id, Contact.id.in_(processed))
-        )
+        await session.execute(tenant_delete(Contact, account_id).where(Contact.id.in_(processed)))
         return processed, ignored
     if action.add:
         await _add_labels(session, account_id, processed, action.add)

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from contactdesk.contacts.counters import SHARDS
+from contactdesk.db import backend_of
 from contactdesk.errors import NotFound, ValidationFailed
-from contactdesk.ids import MAX_ID
 from contactdesk.models import Contact, ContactCounter, ContactInbox, ContactLabel
 from contactdesk.models._time import now_epoch
+from contactdesk.models.tenancy import keyed_by_parent, tenant_select, tenant_update
+from contactdesk.values import id_number, parse_id
 
 # Text fields the base keeps when it has a value and takes from the mergee when it has none.
 FILLED_FIELDS = (
@@ -27,28 +29,9 @@ FILLED_FIELDS = (
     "thumbnail",
 )
 JSON_FIELDS = ("additional_attributes", "custom_attributes")
-# Core tables: the statements below are plain SQL, with no ORM session bookkeeping.
-CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
+# A Core table for the label insert: plain SQL, with no ORM session bookkeeping.
 CONTACT_LABELS = cast(sa.Table, ContactLabel.__table__)
 MERGE_IDS = (("base_contact_id", "Base contact"), ("mergee_contact_id", "Mergee contact"))
-# Longer digit strings cannot be a 64-bit id (and int() refuses very long ones).
-MAX_ID_DIGITS = len(str(MAX_ID))
-
-
-def body_id(value: Any) -> int | None:
-    """An id sent in a body: an integer or a string of digits; None for any other value.
-
-    A well-formed number no id can have (0, negative, beyond 64 bits) comes back as it is or,
-    when too long to convert, as MAX_ID + 1, so callers can treat it as unknown.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not (text and text.isascii() and text.isdigit()):
-        return None
-    return int(text) if len(text.lstrip("0")) <= MAX_ID_DIGITS else MAX_ID + 1
 
 
 def is_blank(value: Any) -> bool:
@@ -64,7 +47,8 @@ def parse_merge_body(body: dict[str, Any]) -> tuple[int, int]:
         if is_blank(value):
             problems.append((field, f"{label} can't be blank"))
             continue
-        number = body_id(value)
+        # A malformed id is a 422; a well-formed one no contact can have is a 404 (below).
+        number = id_number(value)
         if number is None:
             problems.append((field, f"{label} is invalid"))
         else:
@@ -113,26 +97,26 @@ async def lock_counter_shards(
     those rows in whatever order the statements touch them, and two such transactions could
     deadlock. SQLite has a single writer; there is nothing to order.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if backend_of(session) != "postgresql":
         return
     shards = sorted({contact_id % SHARDS for contact_id in contact_ids})
     await session.execute(
-        sa.select(ContactCounter.shard)
-        .where(ContactCounter.account_id == account_id, ContactCounter.shard.in_(shards))
+        tenant_select(account_id, ContactCounter.shard)
+        .where(ContactCounter.shard.in_(shards))
         .order_by(ContactCounter.shard)
         .with_for_update()
     )
 
 
 async def _lock_pair(session: AsyncSession, account_id: int, ids: tuple[int, int]) -> list[Contact]:
-    wanted = [i for i in ids if 0 < i <= MAX_ID]
+    wanted = [i for i in ids if parse_id(i) is not None]
     if len(wanted) < len(ids):
         raise NotFound()
     # The locking clause applies after ORDER BY: rows are locked in ascending id order, as
     # every transaction that locks several contacts does.
     rows = await session.execute(
-        sa.select(Contact)
-        .where(Contact.account_id == account_id, Contact.id.in_(wanted))
+        tenant_select(account_id, Contact)
+        .where(Contact.id.in_(wanted))
         .order_by(Contact.id)
         .with_for_update()
     )
@@ -145,14 +129,15 @@ async def _union_labels(
     """Give the base the mergee's labels it lacks (labels are one row per lower-cased name,
     so comparing label ids compares names ignoring case); the base's spellings stay."""
     held = aliased(ContactLabel)
-    base_has = sa.select(held.label_id).where(held.contact_id == base_id)
-    missing = sa.select(
+    # The base was locked through tenant_select (merge_contacts).
+    base_has = keyed_by_parent(sa.select(held.label_id).where(held.contact_id == base_id))
+    missing = tenant_select(
+        account_id,
         sa.literal(base_id, sa.BigInteger),
         ContactLabel.label_id,
         ContactLabel.account_id,
         ContactLabel.name,
     ).where(
-        ContactLabel.account_id == account_id,
         ContactLabel.contact_id == mergee_id,
         ContactLabel.label_id.not_in(base_has),
     )
@@ -185,21 +170,21 @@ async def merge_contacts(
         raise NotFound()
     await lock_counter_shards(session, account_id, (base_id, mergee_id))
     values = merged_values(base, mergee)
-    await session.execute(
-        sa.update(CONTACT_INBOXES)
-        .where(ContactInbox.account_id == account_id, ContactInbox.contact_id == mergee_id)
-        .values(contact_id=base_id)
-    )
-    await _union_labels(session, account_id, base_id, mergee_id)
-    await session.delete(mergee)
-    await session.flush()
-    for key, value in values.items():
-        setattr(base, key, value)
-    base.updated_at = now_epoch()
     try:
-        await session.flush()
+        # A savepoint: a refusal leaves the caller's transaction as it was before the merge.
+        async with session.begin_nested():
+            await session.execute(
+                tenant_update(ContactInbox, account_id)
+                .where(ContactInbox.contact_id == mergee_id)
+                .values(contact_id=base_id)
+            )
+            await _union_labels(session, account_id, base_id, mergee_id)
+            await session.delete(mergee)
+            await session.flush()
+            for key, value in values.items():
+                setattr(base, key, value)
+            base.updated_at = now_epoch()
     except IntegrityError:
         # Unreachable but for a race with a writer outside these row locks: a 422, not a 500.
-        await session.rollback()
         raise ValidationFailed([("contact", "Contact could not be merged, please retry")]) from None
     return base

@@ -1,4 +1,5 @@
-"""Account actions: contact merge and bulk actions; mounted once per dialect (dialects.py)."""
+"""Actions that coordinate several domains: upsert, contact merge and bulk actions; mounted
+once per API dialect (dialects.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,50 @@ from starlette.responses import Response
 from contactdesk.actions import schemas
 from contactdesk.actions.bulk import parse_bulk_body, run_bulk_action
 from contactdesk.actions.merge import merge_contacts, parse_merge_body
-from contactdesk.auth import Permission, SessionDep, Writer
+from contactdesk.actions.upsert import upsert_contact
+from contactdesk.auth.caller import Permission
+from contactdesk.auth.dependencies import Writer
 from contactdesk.body import json_object
-from contactdesk.contacts.schemas import ContactOut, request_body
-from contactdesk.contacts.service import render
-from contactdesk.responses import OrjsonResponse, errors
+from contactdesk.contacts.schemas import ContactCreateBody, ContactOut
+from contactdesk.contacts.service import parse_create_body, render
+from contactdesk.db import SessionDep
+from contactdesk.errors import ValidationFailed
+from contactdesk.responses import OrjsonResponse, errors, request_body
 
 router = APIRouter(tags=["actions"], default_response_class=OrjsonResponse)
+# Upsert is documented with the contacts routes, as before it moved here.
+upsert_router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
+
+
+@upsert_router.post(
+    "/contacts/upsert",
+    summary="Create or update a contact by identifier, email or phone number",
+    response_model=schemas.Upserted,
+    responses={
+        **errors(400, 404, 422),
+        409: {
+            "model": schemas.ConflictBody,
+            "description": "The keys sent match different contacts",
+        },
+    },
+    openapi_extra=request_body(ContactCreateBody),
+)
+async def upsert_route(request: Request, caller: Writer, session: SessionDep) -> Response:
+    """EXT: update the contact matched by identifier, then email, then phone, or create it.
+
+    Takes the create body (inbox_id required in v2) and attaches the inbox on both paths.
+    Keys matching different contacts → 409 with conflicting_contact_ids.
+    """
+    body = await json_object(request)
+    data, inbox_id, source_id = await parse_create_body(
+        session, body, caller.account_id, caller.dialect
+    )
+    if data.problems:
+        raise ValidationFailed(data.problems)
+    contact, created = await upsert_contact(session, caller.account_id, data, inbox_id, source_id)
+    rendered = await render(session, contact)
+    await session.commit()
+    return OrjsonResponse({"payload": {"contact": rendered, "created": created}})
 
 
 @router.post(
@@ -24,7 +62,7 @@ router = APIRouter(tags=["actions"], default_response_class=OrjsonResponse)
     responses=errors(400, 404, 422),
     openapi_extra=request_body(schemas.ContactMergeBody),
 )
-async def contact_merge_route(request: Request, session: SessionDep, caller: Writer) -> Response:
+async def contact_merge_route(request: Request, caller: Writer, session: SessionDep) -> Response:
     """Fold the mergee into the base contact and answer the base, bare, with contact_inboxes."""
     base_id, mergee_id = parse_merge_body(await json_object(request))
     base = await merge_contacts(session, caller.account_id, base_id, mergee_id)
@@ -40,7 +78,7 @@ async def contact_merge_route(request: Request, session: SessionDep, caller: Wri
     responses=errors(400, 422),
     openapi_extra=request_body(schemas.BulkActionBody),
 )
-async def bulk_actions_route(request: Request, session: SessionDep, caller: Writer) -> Response:
+async def bulk_actions_route(request: Request, caller: Writer, session: SessionDep) -> Response:
     """Delete contacts (administrators) or add/remove labels, all ids in one transaction."""
     action = parse_bulk_body(await json_object(request))
     if action.delete:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from contactdesk.contacts.schemas import ContactOut
+
 
 class ContactMergeBody(BaseModel):
     base_contact_id: int | str = Field(description="The contact that stays (an id or digits)")
@@ -41,3 +43,17 @@ class BulkResult(BaseModel):
 
 class BulkActionResponse(BaseModel):
     payload: BulkResult
+
+
+class UpsertedPayload(BaseModel):
+    contact: ContactOut
+    created: bool
+
+
+class Upserted(BaseModel):
+    payload: UpsertedPayload
+
+
+class ConflictBody(BaseModel):
+    error: str
+    conflicting_contact_ids: list[int]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from contactdesk.auth import Reader, ReadSessionDep, SessionDep, Writer
+from contactdesk.auth.dependencies import Reader, Writer
 from contactdesk.body import json_object
 from contactdesk.contact_inboxes import schemas
 from contactdesk.contact_inboxes.service import (
@@ -17,12 +17,13 @@ from contactdesk.contact_inboxes.service import (
     parse_hmac_verified,
 )
 from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
-from contactdesk.contacts.schemas import ContactInboxOut, ContactOut, request_body
+from contactdesk.contacts.schemas import ContactInboxOut, ContactOut
 from contactdesk.contacts.serialize import contact_inbox_json
 from contactdesk.contacts.service import get_contact, render
+from contactdesk.db import ReadSessionDep, SessionDep
 from contactdesk.errors import ValidationFailed
 from contactdesk.inboxes.service import get_inbox
-from contactdesk.responses import OrjsonResponse, errors
+from contactdesk.responses import OrjsonResponse, errors, request_body
 
 router = APIRouter(tags=["contact inboxes"], default_response_class=OrjsonResponse)
 
@@ -35,7 +36,7 @@ router = APIRouter(tags=["contact inboxes"], default_response_class=OrjsonRespon
     openapi_extra=request_body(schemas.ContactInboxBody),
 )
 async def create_contact_inbox_route(
-    request: Request, session: SessionDep, caller: Writer, contact_id: str
+    request: Request, caller: Writer, session: SessionDep, contact_id: str
 ) -> Response:
     """Give the contact a source_id in an inbox; attaching a pair it already holds is a no-op.
 
@@ -65,7 +66,7 @@ async def create_contact_inbox_route(
     responses=errors(404),
 )
 async def contactable_inboxes_route(
-    session: SessionDep, caller: Reader, contact_id: str
+    caller: Reader, session: SessionDep, contact_id: str
 ) -> Response:
     """Every API inbox; Email with an email; Sms, Whatsapp with a phone; WebWidget if attached.
 
@@ -84,7 +85,7 @@ async def contactable_inboxes_route(
     openapi_extra=request_body(schemas.ContactInboxFilterBody),
 )
 async def filter_contact_inboxes_route(
-    request: Request, session: ReadSessionDep, caller: Reader
+    request: Request, caller: Reader, session: ReadSessionDep
 ) -> Response:
     """The contact (a bare object, with contact_inboxes) holding source_id in the inbox."""
     inbox_id, source_id = parse_filter_body(await json_object(request))

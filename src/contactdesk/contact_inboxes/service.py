@@ -20,12 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.contacts.fields import parse_bool, parse_inbox_field, parse_source_field
+from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
 from contactdesk.contacts.serialize import contact_inbox_json
-from contactdesk.contacts.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
+from contactdesk.models.tenancy import keyed_by_parent, tenant_select
+from contactdesk.values import parse_bool
 
 SOURCE_BLANK = "Source can't be blank"
 
@@ -46,10 +48,12 @@ def parse_hmac_verified(body: dict[str, Any], problems: list[tuple[str, str]]) -
 
 async def _latest_source_id(session: AsyncSession, contact: Contact, inbox: Inbox) -> str | None:
     found = await session.execute(
-        sa.select(ContactInbox.source_id)
-        .where(ContactInbox.contact_id == contact.id, ContactInbox.inbox_id == inbox.id)
-        .order_by(ContactInbox.id.desc())
-        .limit(1)
+        keyed_by_parent(
+            sa.select(ContactInbox.source_id)
+            .where(ContactInbox.contact_id == contact.id, ContactInbox.inbox_id == inbox.id)
+            .order_by(ContactInbox.id.desc())
+            .limit(1)
+        )
     )
     return found.scalar_one_or_none()
 
@@ -89,7 +93,7 @@ async def attach_inbox(
                 )
             )
     except IntegrityError:
-        holder = await source_holder(session, inbox_id, chosen)
+        holder = await source_holder(session, inbox, chosen)
         if holder == contact_id:
             return chosen
         if holder is None:  # not the unique pair: the inbox went away meanwhile
@@ -103,13 +107,13 @@ async def contactable_inboxes(session: AsyncSession, contact: Contact) -> list[d
 
     Nothing is stored: an API inbox the contact has no contact inbox in offers a fresh UUID.
     """
-    inboxes = await session.execute(
-        sa.select(Inbox).where(Inbox.account_id == contact.account_id).order_by(Inbox.id)
-    )
+    inboxes = await session.execute(tenant_select(contact.account_id, Inbox).order_by(Inbox.id))
     held = await session.execute(
-        sa.select(ContactInbox.inbox_id, ContactInbox.source_id)
-        .where(ContactInbox.contact_id == contact.id)
-        .order_by(ContactInbox.id)
+        keyed_by_parent(
+            sa.select(ContactInbox.inbox_id, ContactInbox.source_id)
+            .where(ContactInbox.contact_id == contact.id)
+            .order_by(ContactInbox.id)
+        )
     )
     latest = {row.inbox_id: row.source_id for row in held}  # later rows overwrite earlier
     result = []
@@ -138,15 +142,11 @@ async def find_by_source(
 ) -> Contact:
     """The contact of the account holding source_id in the inbox; 404 when none does."""
     found = await session.execute(
-        sa.select(Contact)
+        tenant_select(account_id, Contact)
         .join(ContactInbox, ContactInbox.contact_id == Contact.id)
-        .where(
-            Contact.account_id == account_id,
-            ContactInbox.inbox_id == inbox.id,
-            ContactInbox.source_id == source_id,
-        )
+        .where(ContactInbox.inbox_id == inbox.id, ContactInbox.source_id == source_id)
     )
-    contact = found.scalar_one_or_none()
+    contact: Contact | None = found.scalar_one_or_none()
     if contact is None:
         raise NotFound()
     return contact

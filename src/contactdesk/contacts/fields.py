@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
+from contactdesk.values import EMAIL_RE, MAX_URL, has_nul, id_number, is_http_url, parse_bool
+
 MAX_TEXT = 255
-MAX_URL = 2048
 MAX_ATTRIBUTES_BYTES = 16 * 1024
 MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 PHONE_RE = re.compile(r"\+[1-9][0-9]{1,14}")
 
 LABELS = {
@@ -44,17 +43,6 @@ def too_long(attribute: str, maximum: int = MAX_TEXT) -> str:
     return f"{LABELS[attribute]} is too long (maximum is {maximum} characters)"
 
 
-def has_nul(value: Any) -> bool:
-    """NUL characters anywhere in a JSON value (PostgreSQL text and JSONB cannot store them)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(item) for item in value)
-    return False
-
-
 class FieldError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -67,7 +55,8 @@ class ContactInput:
 
     values: dict[str, Any] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
-    # Set once custom_attributes were checked against the account's definitions.
+    # Set once custom_attributes were checked against the account's definitions
+    # (contacts.service.check_definitions).
     definitions_checked: bool = False
 
 
@@ -123,39 +112,6 @@ def _identifier(value: Any) -> str | None:
     if len(value) > MAX_TEXT:
         raise FieldError(too_long("identifier"))
     return value
-
-
-def is_http_url(text: str) -> bool:
-    """An absolute http(s) URL with a host and no whitespace."""
-    if any(ch.isspace() for ch in text):
-        return False
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(host)
-
-
-def parse_bool(value: Any) -> bool | None:
-    """A boolean, or the strings "true"/"false" in any case; None for anything else."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
-
-def iso_date(text: str) -> date:
-    """An ISO 8601 date, or the date of an ISO 8601 timestamp (in UTC when it has an
-    offset, as written when it has none); ValueError or OverflowError otherwise."""
-    text = text.strip()
-    if len(text) <= 10:
-        return date.fromisoformat(text)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.date()
 
 
 def _url(attribute: str, value: Any) -> str:
@@ -275,11 +231,10 @@ def parse_inbox_id(value: Any) -> int | None:
     """An inbox id: an integer or a string of digits; None when absent."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    raise FieldError(invalid("inbox_id"))
+    number = id_number(value)
+    if number is None:
+        raise FieldError(invalid("inbox_id"))
+    return number
 
 
 def parse_source_id(value: Any) -> str | None:

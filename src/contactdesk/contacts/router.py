@@ -9,30 +9,29 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from contactdesk.auth import Deleter, Reader, ReadSessionDep, SessionDep, Writer
+from contactdesk.auth.dependencies import Deleter, Reader, Writer
 from contactdesk.body import json_object
 from contactdesk.contacts import schemas
-from contactdesk.contacts.fields import (
-    parse_contact_fields,
-)
-from contactdesk.contacts.filter import custom_keys, parse_filter
-from contactdesk.contacts.listing import parse_bool_param, parse_list_query
+from contactdesk.contacts.fields import parse_contact_fields
+from contactdesk.contacts.filter_parse import custom_keys, parse_filter
+from contactdesk.contacts.list_params import parse_bool_param, parse_list_query
+from contactdesk.contacts.queries import list_contacts
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.contacts.service import (
     create_contact,
     delete_contact,
     destroy_custom_attributes,
     get_contact,
-    list_contacts,
     parse_attribute_keys,
     parse_create_body,
-    reject,
     render,
     update_contact,
+    validation_error,
 )
 from contactdesk.custom_attributes.validation import contact_definitions
+from contactdesk.db import ReadSessionDep, SessionDep, backend_of
 from contactdesk.errors import InvalidParameter
-from contactdesk.responses import OrjsonResponse, empty_ok, errors
+from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
 
 router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
 
@@ -86,8 +85,8 @@ SearchParam = Annotated[
 )
 async def list_route(
     request: Request,
-    session: SessionDep,
     caller: Reader,
+    session: SessionDep,
     page: PageParam = None,
     page_size: PageSizeParam = None,
     sort: SortParam = None,
@@ -111,8 +110,8 @@ async def list_route(
 )
 async def search_route(
     request: Request,
-    session: SessionDep,
     caller: Reader,
+    session: SessionDep,
     q: SearchParam = None,
     page: PageParam = None,
     page_size: PageSizeParam = None,
@@ -139,12 +138,12 @@ _FILTER_BODY_PARAMS = ("page", "page_size", "sort", "direction", "include_contac
     summary="Filter contacts",
     response_model=schemas.ContactList,
     responses=errors(400, 422),
-    openapi_extra=schemas.request_body(schemas.FilterBody),
+    openapi_extra=request_body(schemas.FilterBody),
 )
 async def filter_route(
     request: Request,
-    session: ReadSessionDep,
     caller: Reader,
+    session: ReadSessionDep,
     page: PageParam = None,
     page_size: PageSizeParam = None,
     sort: SortParam = None,
@@ -161,9 +160,8 @@ async def filter_route(
             params.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
     query = parse_list_query(QueryParams(params))
     query = replace(query, labels=(), q="")  # as in the reference, filters ignore both
-    dialect = session.get_bind().dialect.name
     definitions = await contact_definitions(session, caller.account_id) if custom_keys(body) else {}
-    filter_ = parse_filter(body, definitions, dialect)
+    filter_ = parse_filter(body, definitions, backend_of(session))
     return OrjsonResponse(await list_contacts(session, caller.account_id, query, filter_))
 
 
@@ -175,8 +173,8 @@ async def filter_route(
 )
 async def show_route(
     request: Request,
-    session: SessionDep,
     caller: Reader,
+    session: SessionDep,
     contact_id: str,
     include_contact_inboxes: IncludeParam = None,
 ) -> Response:
@@ -193,16 +191,16 @@ async def show_route(
     summary="Create a contact",
     response_model=schemas.ContactCreated,
     responses=errors(400, 404, 422),
-    openapi_extra=schemas.request_body(schemas.ContactCreateBody),
+    openapi_extra=request_body(schemas.ContactCreateBody),
 )
-async def create_route(request: Request, session: SessionDep, caller: Writer) -> Response:
+async def create_route(request: Request, caller: Writer, session: SessionDep) -> Response:
     """Create a contact, attached to an inbox when inbox_id is given (required in v2)."""
     body = await json_object(request)
     data, inbox_id, source_id = await parse_create_body(
         session, body, caller.account_id, caller.dialect
     )
     if data.problems:
-        raise await reject(session, caller.account_id, data)
+        raise await validation_error(session, caller.account_id, data)
     created = await create_contact(session, caller.account_id, data, inbox_id, source_id)
     await session.commit()
     contact_inboxes = []
@@ -221,7 +219,7 @@ async def create_route(request: Request, session: SessionDep, caller: Writer) ->
 
 
 async def _update(
-    request: Request, session: SessionDep, caller: Writer, contact_id: str
+    request: Request, caller: Writer, session: SessionDep, contact_id: str
 ) -> Response:
     include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
     # The resource is checked before the body: an unknown contact is a 404 whatever was sent.
@@ -238,10 +236,10 @@ async def _update(
     summary="Remove custom attributes of a contact",
     response_model=schemas.ContactShow,
     responses=errors(400, 404, 422),
-    openapi_extra=schemas.request_body(schemas.DestroyCustomAttributesBody),
+    openapi_extra=request_body(schemas.DestroyCustomAttributesBody),
 )
 async def destroy_custom_attributes_route(
-    request: Request, session: SessionDep, caller: Writer, contact_id: str
+    request: Request, caller: Writer, session: SessionDep, contact_id: str
 ) -> Response:
     """Remove the listed keys from custom_attributes; keys the contact lacks are ignored."""
     contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
@@ -255,32 +253,32 @@ async def destroy_custom_attributes_route(
 _update_doc = {
     "response_model": schemas.ContactShow,
     "responses": errors(400, 404, 422),
-    "openapi_extra": schemas.request_body(schemas.ContactUpdateBody),
+    "openapi_extra": request_body(schemas.ContactUpdateBody),
 }
 
 
 @router.patch("/contacts/{contact_id}", summary="Update a contact", **_update_doc)  # type: ignore[arg-type]
 async def patch_route(
     request: Request,
-    session: SessionDep,
     caller: Writer,
+    session: SessionDep,
     contact_id: str,
     include_contact_inboxes: IncludeParam = None,
 ) -> Response:
     """Change only the keys sent; custom and additional attributes are merged."""
-    return await _update(request, session, caller, contact_id)
+    return await _update(request, caller, session, contact_id)
 
 
 @router.put("/contacts/{contact_id}", summary="Update a contact (PUT)", **_update_doc)  # type: ignore[arg-type]
 async def put_route(
     request: Request,
-    session: SessionDep,
     caller: Writer,
+    session: SessionDep,
     contact_id: str,
     include_contact_inboxes: IncludeParam = None,
 ) -> Response:
     """Same as PATCH: a partial update (an SDK updates with PUT)."""
-    return await _update(request, session, caller, contact_id)
+    return await _update(request, caller, session, contact_id)
 
 
 @router.delete(
@@ -289,7 +287,7 @@ async def put_route(
     response_class=Response,
     responses={200: {"description": "Deleted; empty body"}, **errors(404)},
 )
-async def delete_route(session: SessionDep, caller: Deleter, contact_id: str) -> Response:
+async def delete_route(caller: Deleter, session: SessionDep, contact_id: str) -> Response:
     """Delete a contact with its contact inboxes and labels (administrators only)."""
     await delete_contact(session, caller.account_id, contact_id)
     await session.commit()

@@ -10,14 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class InboxOut(BaseModel):
-    id: int
-    avatar_url: str = Field(description='Avatar URL or ""')
-    channel_id: int
-    name: str
-    channel_type: str = Field(examples=["Channel::Api"])
-    provider: str | None
+from contactdesk.inboxes.schemas import InboxOut
 
 
 class ContactInboxOut(BaseModel):
@@ -77,14 +70,6 @@ class CreatedPayload(BaseModel):
 
 class ContactCreated(BaseModel):
     payload: CreatedPayload
-
-
-class LabelList(BaseModel):
-    payload: list[str]
-
-
-class InboxList(BaseModel):
-    payload: list[InboxOut]
 
 
 class ContactUpdateBody(BaseModel):
@@ -154,16 +139,3 @@ class FilterCondition(BaseModel):
 
 class FilterBody(BaseModel):
     payload: list[FilterCondition] = Field(description="[] matches every contact")
-
-
-class LabelsBody(BaseModel):
-    labels: list[str] = Field(description="Replaces the contact's labels; [] clears them")
-
-
-def request_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": required,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }

@@ -1,4 +1,4 @@
-"""Contacts and inboxes as the JSON objects of contract §2; plain dicts, no model round trip."""
+"""Contacts as the JSON objects of contract §2; plain dicts, no model round trip."""
 
 from __future__ import annotations
 
@@ -6,18 +6,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.models import Contact, Inbox
-
-
-def inbox_json(inbox: Inbox | Any) -> dict[str, Any]:
-    return {
-        "id": inbox.id,
-        "avatar_url": inbox.avatar_url or "",
-        "channel_id": inbox.id,
-        "name": inbox.name,
-        "channel_type": inbox.channel_type,
-        "provider": inbox.provider,
-    }
 
 
 def contact_inbox_json(source_id: str, inbox: Inbox) -> dict[str, Any]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from contactdesk.auth import Caller, Permission, Reader, SessionDep, require
+from contactdesk.auth.dependencies import Admin, Reader
 from contactdesk.body import json_object
-from contactdesk.contacts.schemas import request_body
 from contactdesk.custom_attributes import schemas
 from contactdesk.custom_attributes.service import (
     CONTACT_MODELS,
@@ -21,12 +20,12 @@ from contactdesk.custom_attributes.service import (
     list_definitions,
     update_definition,
 )
+from contactdesk.db import SessionDep
 from contactdesk.errors import InvalidParameter
-from contactdesk.responses import OrjsonResponse, empty_ok, errors
+from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
 
 router = APIRouter(tags=["custom attributes"], default_response_class=OrjsonResponse)
 
-Admin = Annotated[Caller, Depends(require(Permission.admin))]
 ModelParam = Annotated[
     str | None,
     Query(
@@ -44,7 +43,7 @@ PATH = "/custom_attribute_definitions"
     responses=errors(422),
 )
 async def list_route(
-    request: Request, session: SessionDep, caller: Reader, attribute_model: ModelParam = None
+    request: Request, caller: Reader, session: SessionDep, attribute_model: ModelParam = None
 ) -> Response:
     """The account's contact attribute definitions, oldest first, as a bare array."""
     model = request.query_params.get("attribute_model", "")
@@ -65,7 +64,7 @@ async def list_route(
     responses=errors(400, 422),
     openapi_extra=request_body(schemas.DefinitionCreateBody),
 )
-async def create_route(request: Request, session: SessionDep, caller: Admin) -> Response:
+async def create_route(request: Request, caller: Admin, session: SessionDep) -> Response:
     """Define a typed contact attribute key (administrators only)."""
     body = await json_object(request)
     definition = await create_definition(session, caller.account_id, body)
@@ -80,7 +79,7 @@ async def create_route(request: Request, session: SessionDep, caller: Admin) -> 
     response_model=schemas.DefinitionOut,
     responses=errors(404),
 )
-async def show_route(session: SessionDep, caller: Reader, definition_id: str) -> Response:
+async def show_route(caller: Reader, session: SessionDep, definition_id: str) -> Response:
     """One definition of the account."""
     definition = await get_definition(session, caller.account_id, definition_id)
     return OrjsonResponse(definition_json(definition))
@@ -94,7 +93,7 @@ async def show_route(session: SessionDep, caller: Reader, definition_id: str) ->
     openapi_extra=request_body(schemas.DefinitionUpdateBody),
 )
 async def update_route(
-    request: Request, session: SessionDep, caller: Admin, definition_id: str
+    request: Request, caller: Admin, session: SessionDep, definition_id: str
 ) -> Response:
     """Change the keys sent; the result must be a valid definition as a whole."""
     # The resource is checked before the body: an unknown definition is a 404 whatever was sent.
@@ -112,7 +111,7 @@ async def update_route(
     response_class=Response,
     responses={200: {"description": "Deleted; empty body"}, **errors(404)},
 )
-async def delete_route(session: SessionDep, caller: Admin, definition_id: str) -> Response:
+async def delete_route(caller: Admin, session: SessionDep, definition_id: str) -> Response:
     """Remove a definition; contacts keep their values, now free-form (administrators only)."""
     await delete_definition(session, caller.account_id, definition_id)
     await session.commit()

@@ -8,17 +8,16 @@ from typing import Any
 
 import orjson
 import regex
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.contacts.fields import has_nul
-from contactdesk.contacts.filter import STANDARD_KEYS  # a definition may not shadow one
 from contactdesk.errors import NotFound, ValidationFailed
-from contactdesk.ids import parse_id
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models._time import now_epoch
+from contactdesk.models.contact import STANDARD_ATTRIBUTE_KEYS
 from contactdesk.models.custom_attribute import CONTACT_ATTRIBUTE, DISPLAY_TYPES
+from contactdesk.models.tenancy import tenant_select
+from contactdesk.values import has_nul, parse_id
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 4096
@@ -94,7 +93,7 @@ def _key(value: Any, problems: Problems) -> str | None:
     if not KEY_RE.fullmatch(value):
         problems.append((attribute, f"{label} may contain only letters, digits, _ and -"))
         return None
-    if value.lower() in STANDARD_KEYS:
+    if value.lower() in STANDARD_ATTRIBUTE_KEYS:
         problems.append((attribute, f"{label} {value} is reserved for a standard contact field"))
         return None
     return str(value)
@@ -248,11 +247,8 @@ async def list_definitions(
     session: AsyncSession, account_id: int
 ) -> list[CustomAttributeDefinition]:
     rows = await session.execute(
-        sa.select(CustomAttributeDefinition)
-        .where(
-            CustomAttributeDefinition.account_id == account_id,
-            CustomAttributeDefinition.attribute_model == CONTACT_ATTRIBUTE,
-        )
+        tenant_select(account_id, CustomAttributeDefinition)
+        .where(CustomAttributeDefinition.attribute_model == CONTACT_ATTRIBUTE)
         .order_by(CustomAttributeDefinition.id)
     )
     return list(rows.scalars())
@@ -264,25 +260,17 @@ async def get_definition(
     parsed = parse_id(raw_id)
     if parsed is None:
         raise NotFound()
-    statement = sa.select(CustomAttributeDefinition).where(
-        CustomAttributeDefinition.account_id == account_id,
-        CustomAttributeDefinition.id == parsed,
+    statement = tenant_select(account_id, CustomAttributeDefinition).where(
+        CustomAttributeDefinition.id == parsed
     )
     if for_update:
         statement = statement.with_for_update()
-    definition = (await session.execute(statement)).scalar_one_or_none()
+    definition: CustomAttributeDefinition | None = (
+        await session.execute(statement)
+    ).scalar_one_or_none()
     if definition is None:
         raise NotFound()
     return definition
-
-
-async def _flush_unique(session: AsyncSession) -> None:
-    """Flush; the unique (account, model, key) constraint decides duplicates, even concurrent."""
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        raise ValidationFailed([("attribute_key", KEY_TAKEN)]) from None
 
 
 async def create_definition(
@@ -297,8 +285,13 @@ async def create_definition(
         updated_at=now,
         **values,
     )
-    session.add(definition)
-    await _flush_unique(session)
+    # The unique (account, model, key) constraint decides duplicates, even concurrent ones;
+    # the savepoint keeps the caller's transaction usable when it refuses this one.
+    try:
+        async with session.begin_nested():
+            session.add(definition)
+    except IntegrityError:
+        raise ValidationFailed([("attribute_key", KEY_TAKEN)]) from None
     return definition
 
 
@@ -310,10 +303,14 @@ async def update_definition(
     values = parse_definition(dict(body), current)
     changed = {name: v for name, v in values.items() if _json(current[name]) != _json(v)}
     if changed:
-        for name, value in changed.items():
-            setattr(definition, name, value)
-        definition.updated_at = now_epoch()
-        await _flush_unique(session)
+        try:
+            async with session.begin_nested():
+                for name, value in changed.items():
+                    setattr(definition, name, value)
+                definition.updated_at = now_epoch()
+        except IntegrityError:
+            # The savepoint's rollback expired the definition: nothing of it is rendered.
+            raise ValidationFailed([("attribute_key", KEY_TAKEN)]) from None
     return definition
 
 

@@ -14,25 +14,19 @@ Only keys with a definition are checked; others stay free-form. A sent null is a
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 import regex
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.contacts.fields import MAX_URL, ContactInput, is_http_url, iso_date, parse_bool
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.custom_attribute import CONTACT_ATTRIBUTE
+from contactdesk.models.tenancy import tenant_select
+from contactdesk.values import MAX_URL, is_http_url, iso_date, parse_bool, parse_number
 
 # An administrator's pattern may backtrack for minutes on a short value (say (a+)+b); the
 # regex module stops it, where re cannot, and the value is refused.
 PATTERN_SECONDS = 0.05
-NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-INTEGER_RE = re.compile(r"[+-]?\d+", re.ASCII)
-# Numbers are stored in JSON that must stay 64-bit (orjson and the filter's casts).
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 class Invalid(Exception):
@@ -44,9 +38,8 @@ async def contact_definitions(
 ) -> dict[str, CustomAttributeDefinition]:
     """The account's contact attribute definitions by key."""
     rows = await session.execute(
-        sa.select(CustomAttributeDefinition).where(
-            CustomAttributeDefinition.account_id == account_id,
-            CustomAttributeDefinition.attribute_model == CONTACT_ATTRIBUTE,
+        tenant_select(account_id, CustomAttributeDefinition).where(
+            CustomAttributeDefinition.attribute_model == CONTACT_ATTRIBUTE
         )
     )
     return {d.attribute_key: d for d in rows.scalars()}
@@ -66,31 +59,6 @@ def _text(definition: CustomAttributeDefinition, value: Any) -> str:
             raise Invalid(f"Custom attribute {key} is invalid: {definition.regex_cue}")
         raise Invalid(f"Custom attribute {key} must match the pattern {pattern}")
     return value
-
-
-def parse_number(value: Any) -> int | float:
-    """A JSON number or a numeric string (ASCII digits), as an int when integral text or an
-    int was sent; ValueError for anything else, OverflowError beyond 64-bit integers."""
-    number: int | float
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int | float):
-        number = value
-    elif isinstance(value, str) and NUMBER_RE.fullmatch(value.strip()):
-        text = value.strip()
-        if not INTEGER_RE.fullmatch(text):
-            number = float(text)
-        elif len(text) > 21:  # beyond 64 bits whatever the sign and zeros; int() would be slow
-            raise OverflowError(value)
-        else:
-            number = int(text)
-    else:
-        raise ValueError(value)
-    if isinstance(number, float) and not math.isfinite(number):
-        raise ValueError(value)
-    if isinstance(number, int) and not MIN_INT <= number <= MAX_INT:
-        raise OverflowError(value)
-    return number
 
 
 def _number(definition: CustomAttributeDefinition, value: Any) -> int | float:
@@ -155,19 +123,19 @@ def check_value(definition: CustomAttributeDefinition, value: Any) -> Any:
     return value if check is None else check(definition, value)
 
 
-async def check_contact_input(session: AsyncSession, account_id: int, data: ContactInput) -> None:
-    """Validate and normalise data.values["custom_attributes"] in place; problems are appended
-    to data.problems as ("custom_attributes.<key>", message). Runs once per input."""
-    if data.definitions_checked:
-        return
-    data.definitions_checked = True
-    sent = data.values.get("custom_attributes")
+async def check_custom_attributes(
+    session: AsyncSession, account_id: int, sent: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The custom attributes to store, normalised, and one ("custom_attributes.<key>",
+    message) problem per value its definition refuses. Keys without a definition pass as
+    they are."""
     if not sent:
-        return  # absent, {} or rejected by the field checks already
+        return sent, []
     definitions = await contact_definitions(session, account_id)
     if not definitions:
-        return
+        return sent, []
     normalised: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
     for key, value in sent.items():
         definition = definitions.get(key)
         if definition is None:
@@ -176,5 +144,5 @@ async def check_contact_input(session: AsyncSession, account_id: int, data: Cont
         try:
             normalised[key] = check_value(definition, value)
         except Invalid as error:
-            data.problems.append((f"custom_attributes.{key}", str(error)))
-    data.values["custom_attributes"] = normalised
+            problems.append((f"custom_attributes.{key}", str(error)))
+    return normalised, problems

@@ -1,23 +1,26 @@
-"""Inboxes (channels) of an account."""
+"""Inboxes (channels) of an account, and the source_id each channel gives a contact."""
 
 from __future__ import annotations
+
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.errors import NotFound
-from contactdesk.ids import MAX_ID
-from contactdesk.models import Inbox
+from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
+from contactdesk.models.tenancy import keyed_by_parent, tenant_select
+from contactdesk.values import parse_id
+
+SOURCE_TAKEN = "Source has already been taken"
 
 
 async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> Inbox:
-    if not 0 < inbox_id <= MAX_ID:
+    if parse_id(inbox_id) is None:
         raise NotFound()
-    inbox = (
-        await session.execute(
-            sa.select(Inbox).where(Inbox.account_id == account_id, Inbox.id == inbox_id)
-        )
+    inbox: Inbox | None = (
+        await session.execute(tenant_select(account_id, Inbox).where(Inbox.id == inbox_id))
     ).scalar_one_or_none()
     if inbox is None:
         raise NotFound()
@@ -25,9 +28,7 @@ async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> In
 
 
 async def list_inboxes(session: AsyncSession, account_id: int) -> list[Inbox]:
-    rows = await session.execute(
-        sa.select(Inbox).where(Inbox.account_id == account_id).order_by(Inbox.id)
-    )
+    rows = await session.execute(tenant_select(account_id, Inbox).order_by(Inbox.id))
     return list(rows.scalars())
 
 
@@ -50,3 +51,34 @@ async def create_inbox(
     session.add(inbox)
     await session.flush()
     return inbox
+
+
+def default_source_id(inbox: Inbox, contact: Contact) -> str:
+    """The source_id an inbox gives a contact when the client sends none (contract §4.6)."""
+    channel = inbox.channel_type
+    if channel == "Channel::Email":
+        if not contact.email:
+            raise ValidationFailed(
+                [("email", "Email can't be blank for an Email inbox; set it or send source_id")]
+            )
+        return contact.email
+    if channel in ("Channel::Sms", "Channel::Whatsapp"):
+        if not contact.phone_number:
+            kind = channel.removeprefix("Channel::")
+            message = f"Phone number can't be blank for a {kind} inbox; set it or send source_id"
+            raise ValidationFailed([("phone_number", message)])
+        phone = contact.phone_number
+        return phone.removeprefix("+") if channel == "Channel::Whatsapp" else phone
+    return str(uuid.uuid4())
+
+
+async def source_holder(session: AsyncSession, inbox: Inbox, source_id: str) -> int | None:
+    """The contact holding source_id in the inbox (any contact: the pair is unique)."""
+    found = await session.execute(
+        keyed_by_parent(
+            sa.select(ContactInbox.contact_id).where(
+                ContactInbox.inbox_id == inbox.id, ContactInbox.source_id == source_id
+            )
+        )
+    )
+    return found.scalar_one_or_none()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from contactdesk.auth import Reader, SessionDep, Writer
+from contactdesk.auth.dependencies import Reader, Writer
 from contactdesk.body import json_object
-from contactdesk.contacts import schemas
 from contactdesk.contacts.service import get_contact
+from contactdesk.db import SessionDep
+from contactdesk.labels import schemas
 from contactdesk.labels.service import labels_of, parse_labels_body, replace_labels
-from contactdesk.responses import OrjsonResponse, errors
+from contactdesk.responses import OrjsonResponse, errors, request_body
 
 router = APIRouter(tags=["labels"], default_response_class=OrjsonResponse)
 
@@ -21,7 +22,7 @@ router = APIRouter(tags=["labels"], default_response_class=OrjsonResponse)
     response_model=schemas.LabelList,
     responses=errors(404),
 )
-async def list_labels_route(session: SessionDep, caller: Reader, contact_id: str) -> Response:
+async def list_labels_route(caller: Reader, session: SessionDep, contact_id: str) -> Response:
     """The contact's labels, sorted case-insensitively."""
     contact = await get_contact(session, caller.account_id, contact_id)
     return OrjsonResponse({"payload": await labels_of(session, caller.account_id, contact.id)})
@@ -32,10 +33,10 @@ async def list_labels_route(session: SessionDep, caller: Reader, contact_id: str
     summary="Replace a contact's labels",
     response_model=schemas.LabelList,
     responses=errors(400, 404, 422),
-    openapi_extra=schemas.request_body(schemas.LabelsBody),
+    openapi_extra=request_body(schemas.LabelsBody),
 )
 async def set_labels_route(
-    request: Request, session: SessionDep, caller: Writer, contact_id: str
+    request: Request, caller: Writer, session: SessionDep, contact_id: str
 ) -> Response:
     """Replace the whole label set; [] clears it."""
     contact = await get_contact(session, caller.account_id, contact_id, for_update=True)

@@ -9,14 +9,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contactdesk.db import backend_of
 from contactdesk.errors import ValidationFailed
 from contactdesk.models import ContactLabel, Label
 from contactdesk.models._time import now_epoch
+from contactdesk.models.tenancy import tenant_delete, tenant_select
 
 MAX_LABEL = 255
 
 
-def _problem(message: str) -> ValidationFailed:
+def _labels_error(message: str) -> ValidationFailed:
     return ValidationFailed([("labels", message)])
 
 
@@ -24,19 +26,19 @@ def parse_labels_body(body: dict[str, Any]) -> list[str]:
     """Trimmed, 1-255 characters, no commas; duplicates ignoring case keep the first spelling."""
     raw = body.get("labels")
     if not isinstance(raw, list):
-        raise _problem("Labels is invalid")
+        raise _labels_error("Labels is invalid")
     names: list[str] = []
     seen: set[str] = set()
     for item in raw:
         if not isinstance(item, str) or "\x00" in item:
-            raise _problem("Labels is invalid")
+            raise _labels_error("Labels is invalid")
         name = item.strip()
         if not name:
-            raise _problem("Labels can't be blank")
+            raise _labels_error("Labels can't be blank")
         if len(name) > MAX_LABEL:
-            raise _problem(f"Labels is too long (maximum is {MAX_LABEL} characters)")
+            raise _labels_error(f"Labels is too long (maximum is {MAX_LABEL} characters)")
         if "," in name:
-            raise _problem("Labels can't contain a comma")
+            raise _labels_error("Labels can't contain a comma")
         if name.lower() not in seen:
             seen.add(name.lower())
             names.append(name)
@@ -49,17 +51,14 @@ def sorted_labels(names: list[str]) -> list[str]:
 
 async def labels_of(session: AsyncSession, account_id: int, contact_id: int) -> list[str]:
     rows = await session.execute(
-        sa.select(ContactLabel.name).where(
-            ContactLabel.account_id == account_id, ContactLabel.contact_id == contact_id
-        )
+        tenant_select(account_id, ContactLabel.name).where(ContactLabel.contact_id == contact_id)
     )
     return sorted_labels(list(rows.scalars()))
 
 
 async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str]) -> dict[str, int]:
     """Ids of the account's labels, creating the missing ones (safe under concurrency)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = pg_insert if backend_of(session) == "postgresql" else sqlite_insert
     now = now_epoch()
     await session.execute(
         insert(Label)
@@ -67,9 +66,7 @@ async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str])
         .on_conflict_do_nothing(index_elements=["account_id", "name_lower"])
     )
     rows = await session.execute(
-        sa.select(Label.name_lower, Label.id).where(
-            Label.account_id == account_id, Label.name_lower.in_(lowered)
-        )
+        tenant_select(account_id, Label.name_lower, Label.id).where(Label.name_lower.in_(lowered))
     )
     return {name: label_id for name, label_id in rows.all()}
 
@@ -81,9 +78,7 @@ async def replace_labels(
     # new labels then cannot hold one label while this one holds the contact's counter shard.
     ids = await ensure_label_ids(session, account_id, [n.lower() for n in names])
     await session.execute(
-        sa.delete(ContactLabel).where(
-            ContactLabel.account_id == account_id, ContactLabel.contact_id == contact_id
-        )
+        tenant_delete(ContactLabel, account_id).where(ContactLabel.contact_id == contact_id)
     )
     if names:
         await session.execute(

@@ -8,6 +8,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from contactdesk.db import Base, BigId, JsonObject
 from contactdesk.models._time import now_epoch
 
+# The contact's standard attributes as filters name them (contacts/filter_parse.py); a custom
+# attribute definition may not take one of these keys.
+STANDARD_ATTRIBUTE_KEYS = (
+    "name",
+    "phone_number",
+    "email",
+    "identifier",
+    "country_code",
+    "city",
+    "company",
+    "labels",
+    "created_at",
+    "last_activity_at",
+    "blocked",
+)
+
 
 class Contact(Base):
     __tablename__ = "contacts"

@@ -20,7 +20,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JsonObject = sa.JSON().with_variant(JSONB(), "postgresql")
 
 # Sort keys that are expressions. Every index ends in id, the tie-breaker of every order.
-# The SQL text must match what contactdesk.contacts.sorting emits, so the planner uses them.
+# The SQL text must match what contactdesk.contacts.list_sql emits, so the planner uses them.
 SORT_EXPRESSIONS = {
     "postgresql": {
         "name": "NULLIF(lower(name), '')",

@@ -29,7 +29,7 @@ SHARDS = 32
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# Keep in step with contactdesk.contacts.listing (the planner matches expressions, not names).
+# Keep in step with contactdesk.contacts.list_sql (the planner matches expressions, not names).
 DESC_SORTS = {
     "name": "NULLIF(lower(name), '')",
     "company": "NULLIF(lower(additional_attributes ->> 'company_name'), '')",

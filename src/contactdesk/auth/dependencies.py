@@ -1,15 +1,13 @@
-"""The two front doors (Basic key:secret for v2, access token for v1), roles and scopes."""
+"""The two front doors (Basic key:secret for v2, access token for v1) and the permission
+dependencies routes declare (Reader, Writer, Deleter, Admin)."""
 
 from __future__ import annotations
 
 import binascii
-import enum
 import hmac
-import time
 from base64 import b64decode
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -17,11 +15,19 @@ from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contactdesk.auth.caller import (
+    ROLE_PERMISSIONS,
+    Caller,
+    CredentialCache,
+    Permission,
+    permissions_of_scopes,
+)
 from contactdesk.db import Database
-from contactdesk.errors import Forbidden, Unauthorized
-from contactdesk.ids import parse_id
+from contactdesk.errors import Unauthorized
 from contactdesk.models import AccessToken, AccountUser, ApiKey, Role
+from contactdesk.models.tenancy import across_accounts, tenant_select
 from contactdesk.security import digest
+from contactdesk.values import parse_id
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="contactdesk"'}
 MISSING_CREDENTIALS = "Missing credentials"
@@ -29,101 +35,9 @@ INVALID_TOKEN = "Invalid Access Token"  # noqa: S105  (a message, not a secret)
 NOT_A_MEMBER = "You are not authorized to access this account"
 
 
-class Permission(enum.StrEnum):
-    read = "contacts:read"
-    write = "contacts:write"
-    delete = "contacts:delete"
-    admin = "admin"
-
-
-ALL_SCOPES = tuple(p.value for p in Permission)
-ROLE_PERMISSIONS = {
-    Role.administrator: frozenset(Permission),
-    Role.agent: frozenset({Permission.read, Permission.write}),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling, in which account, and what they may do."""
-
-    account_id: int
-    permissions: frozenset[Permission]
-    # "v2" (LiveDesk) or "v1" (Chatwoot): create requires inbox_id only in v2.
-    dialect: str = "v1"
-
-    def require(self, permission: Permission) -> None:
-        if permission not in self.permissions:
-            raise Forbidden()
-
-
-def permissions_of_scopes(scopes: str) -> frozenset[Permission]:
-    granted = {Permission(s) for s in scopes.split() if s in ALL_SCOPES}
-    if Permission.admin in granted:
-        return frozenset(Permission)
-    return frozenset(granted)
-
-
-class CredentialCache:
-    """Successful credential checks, reused for a few seconds (settings.auth_cache_seconds).
-
-    Saves a database round trip per request. Failures are never cached, so a key created a
-    moment ago works at once; a revoked key or a lowered role takes effect within the TTL.
-    """
-
-    MAX_ENTRIES = 10_000
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[tuple[str, ...], tuple[float, Caller]] = {}
-
-    def get(self, key: tuple[str, ...]) -> Caller | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            self._entries.pop(key, None)
-            return None
-        return entry[1]
-
-    def put(self, key: tuple[str, ...], caller: Caller) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= self.MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, caller)
-
-
 def credential_cache(request: Request) -> CredentialCache:
     cache: CredentialCache = request.app.state.credential_cache
     return cache
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; writes take SQLite's write lock when they begin."""
-    db: Database = request.app.state.db
-    if request.method in ("GET", "HEAD"):
-        async with db.reader() as session:
-            yield session
-        return
-    # The body arrives before the write gate is taken (it is kept for the route): a slow
-    # client must not hold back the process's other writers.
-    await request.body()
-    async with db.writing() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Reads that arrive as POST (filters): a reader session, outside SQLite's write gate."""
-    db: Database = request.app.state.db
-    async with db.reader() as session:
-        yield session
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 class _DocumentedBasic(HTTPBasic):
@@ -190,15 +104,19 @@ async def livedesk_caller(
     async with _auth_session(request) as session:
         row = (
             await session.execute(
-                sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
-                    ApiKey.key == key
+                across_accounts(
+                    sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
+                        ApiKey.key == key
+                    )
                 )
             )
         ).first()
     if row is None or not hmac.compare_digest(row.secret_digest, digest(secret)):
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
     caller = Caller(
-        account_id=row.account_id, permissions=permissions_of_scopes(row.scopes), dialect="v2"
+        account_id=row.account_id,
+        permissions=permissions_of_scopes(row.scopes),
+        dialect="v2",
     )
     cache.put(cache_key, caller)
     request.state.caller = caller
@@ -241,9 +159,7 @@ async def chatwoot_caller(
         if account is not None:
             role = (
                 await session.execute(
-                    sa.select(AccountUser.role).where(
-                        AccountUser.account_id == account, AccountUser.user_id == user_id
-                    )
+                    tenant_select(account, AccountUser.role).where(AccountUser.user_id == user_id)
                 )
             ).scalar_one_or_none()
     if account is None or role is None:
@@ -273,3 +189,4 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, C
 Reader = Annotated[Caller, Depends(require(Permission.read))]
 Writer = Annotated[Caller, Depends(require(Permission.write))]
 Deleter = Annotated[Caller, Depends(require(Permission.delete))]
+Admin = Annotated[Caller, Depends(require(Permission.admin))]

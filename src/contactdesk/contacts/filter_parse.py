@@ -1,4 +1,5 @@
-"""POST /contacts/filter: a list of conditions parsed into bound SQL (contract §4.5).
+"""POST /contacts/filter, the parser: a payload of conditions into a shape and bound values
+(contract §4.5); contacts/filter_sql.py turns the shape into SQL.
 
 A payload is checked whole before any SQL is built; every problem is a 422 naming it. The SQL
 of a filter depends only on its shape (keys, operators, value counts of LIKE conditions), never
@@ -14,13 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-
-from contactdesk.contacts.fields import iso_date, parse_bool
-from contactdesk.contacts.listing import escape_like, json_text, sort_expression
-from contactdesk.custom_attributes.validation import parse_number
+from contactdesk.contacts.list_sql import escape_like
 from contactdesk.errors import InvalidParameter
-from contactdesk.models import Contact, ContactLabel, CustomAttributeDefinition, Label
+from contactdesk.models import CustomAttributeDefinition
+from contactdesk.models.contact import STANDARD_ATTRIBUTE_KEYS
+from contactdesk.values import iso_date, parse_bool, parse_number
 
 EQ, NEQ = "equal_to", "not_equal_to"
 CONTAINS, NOT_CONTAINS = "contains", "does_not_contain"
@@ -53,6 +52,7 @@ STANDARD_KEYS: dict[str, _Key] = {
     "last_activity_at": _Key("date", (GT, LT, DAYS_BEFORE)),
     "blocked": _Key("boolean", (EQ, NEQ)),
 }
+assert tuple(STANDARD_KEYS) == STANDARD_ATTRIBUTE_KEYS, "keep models.contact in step"
 # By attribute_display_type. list values compare case-sensitively, text and link do not.
 CUSTOM_KEYS: dict[str, _Key] = {
     "text": _Key("c_text", _TEXT_OPS),
@@ -97,7 +97,7 @@ class Filter:
         return ("filter", self.shape, values)
 
 
-def _invalid_value(key: str, detail: str = "") -> InvalidParameter:
+def _invalid_value_error(key: str, detail: str = "") -> InvalidParameter:
     message = f"Invalid value. The values provided for {key} are invalid"
     return InvalidParameter(f"{message}: {detail}" if detail else message)
 
@@ -106,10 +106,10 @@ def _text_value(key: str, value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise _invalid_value(key, f"{_show(value)} is not a string")
+        raise _invalid_value_error(key, f"{_show(value)} is not a string")
     text = value.strip()
     if not text or "\x00" in text or len(text) > MAX_VALUE_LENGTH:
-        raise _invalid_value(key, f"{_show(value)} is blank or not a usable string")
+        raise _invalid_value_error(key, f"{_show(value)} is blank or not a usable string")
     return text
 
 
@@ -121,7 +121,7 @@ def _show(value: Any) -> str:
 def _bool_value(key: str, value: Any) -> bool:
     parsed = parse_bool(value.strip() if isinstance(value, str) else value)
     if parsed is None:
-        raise _invalid_value(key, f"{_show(value)} is not true or false")
+        raise _invalid_value_error(key, f"{_show(value)} is not true or false")
     return parsed
 
 
@@ -129,7 +129,7 @@ def _date_value(key: str, value: Any) -> date:
     if isinstance(value, str):
         with contextlib.suppress(ValueError, OverflowError):
             return iso_date(value)
-    raise _invalid_value(key, f"{_show(value)} is not an ISO 8601 date")
+    raise _invalid_value_error(key, f"{_show(value)} is not an ISO 8601 date")
 
 
 def _days_value(key: str, value: Any) -> int:
@@ -137,14 +137,14 @@ def _days_value(key: str, value: Any) -> int:
         value = int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000:
         return value
-    raise _invalid_value(key, f"{_show(value)} is not a number of days")
+    raise _invalid_value_error(key, f"{_show(value)} is not a number of days")
 
 
 def _number_value(key: str, value: Any) -> Decimal:
     try:
         return Decimal(str(parse_number(value)))
     except (ValueError, OverflowError):
-        raise _invalid_value(key, f"{_show(value)} is not a number") from None
+        raise _invalid_value_error(key, f"{_show(value)} is not a number") from None
 
 
 def _epoch(day: date) -> int:
@@ -157,12 +157,12 @@ def _today() -> date:
 
 def _single(key: str, operator: str, values: list[Any]) -> Any:
     if len(values) != 1:
-        raise _invalid_value(key, f"{operator} takes exactly one value")
+        raise _invalid_value_error(key, f"{operator} takes exactly one value")
     return values[0]
 
 
 def _condition_values(
-    key: str, kind: str, operator: str, values: list[Any], dialect: str
+    key: str, kind: str, operator: str, values: list[Any], backend: str
 ) -> tuple[int, Any]:
     """(the value count the SQL depends on, the bound value) of one condition."""
     if kind in ("date", "c_date"):
@@ -178,9 +178,9 @@ def _condition_values(
     if kind == "c_number":
         if operator in (GT, LT):
             number = _number_value(key, _single(key, operator, values))
-            return 0, number if dialect == "postgresql" else float(number)
+            return 0, number if backend == "postgresql" else float(number)
         numbers = [_number_value(key, v) for v in values]
-        return 0, numbers if dialect == "postgresql" else [float(n) for n in numbers]
+        return 0, numbers if backend == "postgresql" else [float(n) for n in numbers]
     if kind in ("boolean", "c_boolean"):
         flags = [_bool_value(key, v) for v in values]
         return 0, flags if kind == "boolean" else ["true" if f else "false" for f in flags]
@@ -224,7 +224,7 @@ def custom_keys(body: dict[str, Any]) -> bool:
 def parse_filter(
     body: dict[str, Any],
     definitions: dict[str, CustomAttributeDefinition],
-    dialect: str,
+    backend: str,
 ) -> Filter:
     """Check a filter body whole and turn it into a shape and bound values."""
     if "payload" not in body:
@@ -266,10 +266,10 @@ def parse_filter(
             if not isinstance(values, list):
                 values = [] if values is None or values == "" else [values]
             if not values:
-                raise _invalid_value(key_name)
+                raise _invalid_value_error(key_name)
             if len(values) > MAX_VALUES:
-                raise _invalid_value(key_name, f"at most {MAX_VALUES} values")
-            count, bound = _condition_values(key_name, key.kind, operator, values, dialect)
+                raise _invalid_value_error(key_name, f"at most {MAX_VALUES} values")
+            count, bound = _condition_values(key_name, key.kind, operator, values, backend)
             if count:
                 params.update({f"{name}_{i}": pattern for i, pattern in enumerate(bound)})
             else:
@@ -278,131 +278,10 @@ def parse_filter(
         if custom:
             target = "custom"
             params[f"{name}_key"] = (
-                key_name if dialect == "postgresql" else '$."' + key_name.replace('"', "") + '"'
+                key_name if backend == "postgresql" else '$."' + key_name.replace('"', "") + '"'
             )
         groups[-1].append((key.kind, target, operator, count, name))
         if joiner == "OR":
             groups.append([])
     shape = tuple(tuple(group) for group in groups if group)
     return Filter(shape, params)
-
-
-# SQL, from the shape alone.
-
-
-def _standard_text(dialect: str, target: str) -> sa.ColumnElement[Any]:
-    """The key's value, lower-cased where the key is case-insensitive, NULL when blank."""
-    if target in ("name", "city", "company"):
-        return sort_expression(dialect, target)  # the sort indexes' own expressions
-    if target == "email":
-        return Contact.email.expression  # stored lower-cased; "" is stored as NULL
-    if target == "phone_number":
-        return Contact.phone_number.expression
-    if target == "identifier":
-        return sa.func.lower(Contact.identifier)
-    inner = json_text(dialect, "country_code")
-    return sa.literal_column(f"NULLIF(lower({inner}), '')", sa.String)
-
-
-def _custom_raw(dialect: str, name: str) -> sa.ColumnElement[Any]:
-    key = sa.bindparam(f"{name}_key", type_=sa.String)
-    if dialect == "postgresql":
-        return Contact.custom_attributes.op("->>", return_type=sa.String)(key)
-    return sa.func.json_extract(Contact.custom_attributes, key, type_=sa.String)
-
-
-def _custom_value(dialect: str, kind: str, name: str) -> sa.ColumnElement[Any]:
-    raw = _custom_raw(dialect, name)
-    key = sa.bindparam(f"{name}_key", type_=sa.String)
-    if kind == "c_text":
-        return sa.func.nullif(sa.func.lower(raw), "")
-    if kind == "c_number":
-        if dialect == "postgresql":
-            typed = sa.func.jsonb_typeof(Contact.custom_attributes.op("->")(key)) == "number"
-            return sa.case((typed, sa.cast(raw, sa.Numeric)))
-        is_number = sa.func.json_type(Contact.custom_attributes, key).in_(("integer", "real"))
-        return sa.case((is_number, raw))
-    if kind == "c_boolean" and dialect != "postgresql":
-        return sa.func.json_type(Contact.custom_attributes, key)  # 'true' / 'false'
-    if kind == "c_date":
-        text = sa.func.nullif(raw, "")
-        looks_like_date = text.like("____-__-__%")
-        return sa.case((looks_like_date, sa.func.substr(text, 1, 10)))
-    return sa.func.nullif(raw, "")
-
-
-def _labels_exist(name: str | None) -> sa.ColumnElement[bool]:
-    statement = sa.select(ContactLabel.contact_id).where(ContactLabel.contact_id == Contact.id)
-    if name is not None:
-        statement = statement.join(Label, Label.id == ContactLabel.label_id).where(
-            Label.account_id == Contact.account_id,
-            Label.name_lower.in_(sa.bindparam(name, expanding=True)),
-        )
-    return statement.exists()
-
-
-def _like(dialect: str, value: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
-    bound = sa.bindparam(pattern, type_=sa.String)
-    # PostgreSQL's LIKE escapes with a backslash by default; SQLite needs it said.
-    return value.like(bound) if dialect == "postgresql" else value.like(bound, escape="\\")
-
-
-def _compare(
-    dialect: str, value: sa.ColumnElement[Any], operator: str, count: int, name: str, kind: str
-) -> sa.ColumnElement[bool]:
-    if operator == PRESENT:
-        return value.is_not(None)
-    if operator == NOT_PRESENT:
-        return value.is_(None)
-    if operator in (CONTAINS, NOT_CONTAINS, STARTS_WITH):
-        matches = sa.or_(*(_like(dialect, value, f"{name}_{i}") for i in range(count)))
-        if operator == NOT_CONTAINS:
-            return sa.or_(value.is_(None), sa.not_(matches))
-        return matches
-    value_type: Any = sa.String
-    if kind == "date":
-        value_type = sa.BigInteger
-    elif kind == "c_number":
-        value_type = sa.Numeric if dialect == "postgresql" else sa.Float
-    elif kind == "boolean":
-        value_type = sa.Boolean
-    if operator in (GT, LT, DAYS_BEFORE):
-        bound = sa.bindparam(name, type_=value_type)
-        if operator == GT:
-            return value >= bound if kind in ("date", "c_date") else value > bound
-        return value < bound
-    values = sa.bindparam(name, expanding=True, type_=value_type)
-    if operator == EQ:
-        return value.in_(values)
-    return sa.or_(value.is_(None), value.not_in(values))
-
-
-def _condition(dialect: str, shape: tuple[Any, ...]) -> sa.ColumnElement[bool]:
-    kind, target, operator, count, name = shape
-    if kind == "labels":
-        if operator in PRESENCE:
-            exists = _labels_exist(None)
-            return exists if operator == PRESENT else sa.not_(exists)
-        exists = _labels_exist(name)
-        return exists if operator == EQ else sa.not_(exists)
-    if kind == "boolean":
-        if operator in PRESENCE:
-            return sa.true() if operator == PRESENT else sa.false()
-        values = sa.bindparam(name, expanding=True, type_=sa.Boolean)
-        return Contact.blocked.in_(values) if operator == EQ else Contact.blocked.not_in(values)
-    value: sa.ColumnElement[Any]
-    if kind == "date":
-        value = getattr(Contact, target)
-    elif kind.startswith("c_"):
-        # Presence is about any stored value, whatever its type.
-        value = _custom_value(dialect, "c_list" if operator in PRESENCE else kind, name)
-    else:
-        value = _standard_text(dialect, target)
-    return _compare(dialect, value, operator, count, name, kind)
-
-
-def filter_condition(dialect: str, filter_: Filter) -> sa.ColumnElement[bool]:
-    """The WHERE clause of a filter; an empty payload matches every contact."""
-    if not filter_.shape:
-        return sa.true()
-    return sa.or_(*(sa.and_(*(_condition(dialect, c) for c in group)) for group in filter_.shape))

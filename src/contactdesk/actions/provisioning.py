@@ -1,4 +1,6 @@
-"""Creating accounts, users, API keys and inboxes (used by the CLI). Services flush only."""
+"""Creating accounts, users, API keys and inboxes (used by the CLI). Services flush only.
+
+An action: it coordinates accounts, users, credentials and inboxes."""
 
 from __future__ import annotations
 
@@ -7,14 +9,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.auth import ALL_SCOPES
-from contactdesk.contacts.fields import EMAIL_RE
-from contactdesk.ids import MAX_ID
+from contactdesk.auth.caller import ALL_SCOPES
 from contactdesk.inboxes.service import create_inbox
 from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, Role, User
 from contactdesk.models._time import now_epoch
 from contactdesk.models.inbox import CHANNEL_TYPES
+from contactdesk.models.tenancy import tenant_select
 from contactdesk.security import digest, new_api_key, new_token
+from contactdesk.values import EMAIL_RE, parse_id
 
 
 class ProvisioningError(Exception):
@@ -31,7 +33,7 @@ def _name(value: str, what: str = "name") -> str:
 
 
 async def get_account(session: AsyncSession, account_id: int) -> Account:
-    account = await session.get(Account, account_id) if 0 < account_id <= MAX_ID else None
+    account = await session.get(Account, account_id) if parse_id(account_id) else None
     if account is None:
         raise ProvisioningError(f"account {account_id} does not exist")
     return account
@@ -73,7 +75,11 @@ async def create_user(
         user = User(name=_name(name), email=email, created_at=now_epoch())
         session.add(user)
         await session.flush()
-    elif await session.get(AccountUser, (account_id, user.id)) is not None:
+    elif (
+        await session.execute(
+            tenant_select(account_id, AccountUser.role).where(AccountUser.user_id == user.id)
+        )
+    ).first() is not None:
         raise ProvisioningError(f"{email} is already a member of account {account_id}")
     session.add(
         AccountUser(account_id=account_id, user_id=user.id, role=role, created_at=now_epoch())

@@ -12,6 +12,9 @@ create it.
   update path the contact's existing contact inbox there is reused when no source_id is sent.
 - Concurrent upserts of one key leave one contact: on PostgreSQL a create that loses the race
   to a unique constraint finds the winner and updates it instead (SQLite serializes writers).
+
+Upsert coordinates two domains (contacts and contact inboxes), so it is an action; its route is
+in actions/router.py.
 """
 
 from __future__ import annotations
@@ -19,25 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import Response
 
-from contactdesk.auth import SessionDep, Writer
-from contactdesk.body import json_object
-from contactdesk.contact_inboxes.service import (
-    attach_inbox,
-)
-from contactdesk.contacts import schemas
+from contactdesk.contact_inboxes.service import attach_inbox
 from contactdesk.contacts.fields import ContactInput
-from contactdesk.contacts.service import create_contact, parse_create_body, render, update_contact
+from contactdesk.contacts.service import create_contact, update_contact
 from contactdesk.errors import AppError, ValidationFailed
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.models import Contact
-from contactdesk.responses import OrjsonResponse, errors
-
-router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
+from contactdesk.models.tenancy import tenant_select
 
 # The keys that identify a contact, in the order they are tried.
 MATCH_KEYS = ("identifier", "email", "phone_number")
@@ -59,31 +52,14 @@ class AmbiguousMatch(AppError):
         return {"error": self.message, "conflicting_contact_ids": self.contact_ids}
 
 
-class UpsertedPayload(BaseModel):
-    contact: schemas.ContactOut
-    created: bool
-
-
-class Upserted(BaseModel):
-    payload: UpsertedPayload
-
-
-class ConflictBody(BaseModel):
-    error: str
-    conflicting_contact_ids: list[int]
-
-
 async def find_match(session: AsyncSession, account_id: int, data: ContactInput) -> Contact | None:
     """The one contact the identifying keys point at, locked; None when they match none."""
     keys = {k: data.values[k] for k in MATCH_KEYS if data.values.get(k) is not None}
     if not keys:
         return None
     found = await session.execute(
-        sa.select(Contact)
-        .where(
-            Contact.account_id == account_id,
-            sa.or_(*(getattr(Contact, k) == v for k, v in keys.items())),
-        )
+        tenant_select(account_id, Contact)
+        .where(sa.or_(*(getattr(Contact, k) == v for k, v in keys.items())))
         .order_by(Contact.id)
         .with_for_update()
     )
@@ -98,16 +74,16 @@ async def find_match(session: AsyncSession, account_id: int, data: ContactInput)
     return contacts[0] if contacts else None
 
 
-async def _upsert(
+async def upsert_contact(
     session: AsyncSession,
     account_id: int,
     data: ContactInput,
     inbox_id: int | None,
     source_id: str | None,
 ) -> tuple[Contact, bool]:
+    """(the contact, whether it was created), in the caller's transaction."""
+    inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
     for attempt in range(1, ATTEMPTS + 1):
-        # Read in each attempt: a lost create rolled the transaction back and expired it.
-        inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
         contact = await find_match(session, account_id, data)
         if contact is not None:
             contact = await update_contact(session, contact, data)
@@ -117,37 +93,10 @@ async def _upsert(
         try:
             created = await create_contact(session, account_id, data, inbox_id, source_id)
         except ValidationFailed as error:
-            # Another request created the contact since the find: update that one instead.
+            # Another request created the contact since the find (the create's savepoint was
+            # rolled back, the transaction goes on): update that one instead.
             if "conflicting_contact_id" not in error.extra or attempt == ATTEMPTS:
                 raise
             continue
         return created.contact, True
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-@router.post(
-    "/contacts/upsert",
-    summary="Create or update a contact by identifier, email or phone number",
-    response_model=Upserted,
-    responses={
-        **errors(400, 404, 422),
-        409: {"model": ConflictBody, "description": "The keys sent match different contacts"},
-    },
-    openapi_extra=schemas.request_body(schemas.ContactCreateBody),
-)
-async def upsert_route(request: Request, session: SessionDep, caller: Writer) -> Response:
-    """EXT: update the contact matched by identifier, then email, then phone, or create it.
-
-    Takes the create body (inbox_id required in v2) and attaches the inbox on both paths.
-    Keys matching different contacts → 409 with conflicting_contact_ids.
-    """
-    body = await json_object(request)
-    data, inbox_id, source_id = await parse_create_body(
-        session, body, caller.account_id, caller.dialect
-    )
-    if data.problems:
-        raise ValidationFailed(data.problems)
-    contact, created = await _upsert(session, caller.account_id, data, inbox_id, source_id)
-    rendered = await render(session, contact)
-    await session.commit()
-    return OrjsonResponse({"payload": {"contact": rendered, "created": created}})

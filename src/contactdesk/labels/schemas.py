@@ -1,0 +1,13 @@
+"""Label bodies, for the OpenAPI document (the route parses the body itself)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class LabelList(BaseModel):
+    payload: list[str]
+
+
+class LabelsBody(BaseModel):
+    labels: list[str] = Field(description="Replaces the contact's labels; [] clears them")
