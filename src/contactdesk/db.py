@@ -200,7 +200,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
     Declare it after the route's caller dependency (Reader, Writer, ...): FastAPI solves a
     route's dependencies in order, so a refused caller never opens a session, and never
-    queues for SQLite's write lock (tests/architecture/test_routes.py checks every route).
+    queues for SQLite's write lock (tests/app/test_route_dependencies.py checks every route).
     """
     db: Database = request.app.state.db
     if request.method in ("GET", "HEAD"):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.models import ContactCounter, Label, LabelCounter
+from contactdesk.models.tenancy import tenant_select
 
 # Keep in step with migration 0002.
 SHARDS = 32
@@ -41,32 +42,29 @@ def account_param() -> sa.BindParameter[int]:
 
 def _generation() -> sa.ScalarSelect[int]:
     """The account's generation (bind parameter account_id)."""
-    return (
-        sa.select(sa.func.coalesce(sa.func.sum(ContactCounter.version), 0))
-        .where(ContactCounter.account_id == account_param())
-        .scalar_subquery()
-    )
+    return tenant_select(
+        account_param(), sa.func.coalesce(sa.func.sum(ContactCounter.version), 0)
+    ).scalar_subquery()
 
 
 def account_total() -> sa.ScalarSelect[int]:
     """The account's contact count (bind parameter account_id)."""
-    return (
-        sa.select(sa.func.coalesce(sa.func.sum(ContactCounter.contacts_count), 0))
-        .where(ContactCounter.account_id == account_param())
-        .scalar_subquery()
-    )
+    return tenant_select(
+        account_param(), sa.func.coalesce(sa.func.sum(ContactCounter.contacts_count), 0)
+    ).scalar_subquery()
 
 
 def label_total() -> sa.ScalarSelect[int]:
     """The number of the account's contacts with a label (bind parameters account_id and
     label_name, lower-cased)."""
     return (
-        sa.select(sa.func.coalesce(sa.func.sum(LabelCounter.contacts_count), 0))
-        .join(Label, Label.id == LabelCounter.label_id)
-        .where(
-            Label.account_id == account_param(),
-            Label.name_lower == sa.bindparam("label_name", type_=sa.String),
+        tenant_select(
+            account_param(),
+            sa.func.coalesce(sa.func.sum(LabelCounter.contacts_count), 0),
+            select_from=Label,
         )
+        .join(LabelCounter, LabelCounter.label_id == Label.id)
+        .where(Label.name_lower == sa.bindparam("label_name", type_=sa.String))
         .scalar_subquery()
     )
 

@@ -1,0 +1,133 @@
+"""Services compose in one transaction: a conflict the database refuses is recovered inside a
+savepoint, so what the caller wrote earlier in the same transaction survives and commits.
+
+This is what lets a route write more than one service's work (and, later, its webhook events)
+in one transaction, and an import commit a batch in which some rows fail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactdesk.actions.upsert import upsert_contact
+from contactdesk.contact_inboxes.service import attach_inbox
+from contactdesk.contacts.fields import parse_contact_fields
+from contactdesk.contacts.service import create_contact, get_contact, update_contact
+from contactdesk.custom_attributes.service import create_definition, update_definition
+from contactdesk.db import Database
+from contactdesk.errors import ValidationFailed
+from contactdesk.inboxes.service import get_inbox
+from contactdesk.models import Contact, ContactInbox, CustomAttributeDefinition
+from tests.support import Tenant
+
+HOLDER = {"email": "held@example.com", "phone_number": "+14155550100", "identifier": "crm-1"}
+
+
+async def _create(session: AsyncSession, tenant: Tenant, body: dict[str, Any]) -> Contact:
+    data = parse_contact_fields(body, creating=True)
+    created = await create_contact(session, tenant.account_id, data, tenant.inbox_id, None)
+    return created.contact
+
+
+async def _count(session: AsyncSession, model: Any, account_id: int) -> int:
+    statement = sa.select(sa.func.count()).select_from(model).where(model.account_id == account_id)
+    return int(await session.scalar(statement) or 0)
+
+
+async def test_each_recoverable_conflict_keeps_the_outer_transaction(
+    db: Database, tenant: Tenant
+) -> None:
+    async with db.writing() as session:
+        holder = await _create(session, tenant, {"name": "Holder", **HOLDER})
+        inbox = await get_inbox(session, tenant.account_id, tenant.inbox_id)
+        await attach_inbox(session, holder, inbox, "taken-source")
+        await create_definition(
+            session, tenant.account_id, {"attribute_display_name": "Plan", "attribute_key": "plan"}
+        )
+        await session.commit()
+
+    async with db.writing() as session:
+        # Written first in the outer transaction: it must survive every refusal below.
+        earlier = await _create(session, tenant, {"name": "Earlier", "email": "e@example.com"})
+        tier = await create_definition(
+            session, tenant.account_id, {"attribute_display_name": "Tier", "attribute_key": "tier"}
+        )
+        earlier_id, tier_id = earlier.id, tier.id
+
+        # 1. create: a unique value another contact holds.
+        for field, value in HOLDER.items():
+            with pytest.raises(ValidationFailed) as refused:
+                await _create(session, tenant, {"name": "Dup", field: value})
+            assert refused.value.extra["conflicting_contact_id"] == holder.id
+
+        # 2. update: the database refuses the write; the 422 names the field.
+        contact = await get_contact(session, tenant.account_id, earlier_id, for_update=True)
+        with pytest.raises(ValidationFailed) as refused:
+            await update_contact(
+                session, contact, parse_contact_fields({"email": HOLDER["email"]}, creating=False)
+            )
+        assert refused.value.problems == [("email", "Email has already been taken")]
+
+        # 3. contact inbox: a source_id another contact holds in the inbox.
+        contact = await get_contact(session, tenant.account_id, earlier_id, for_update=True)
+        with pytest.raises(ValidationFailed) as refused:
+            await attach_inbox(session, contact, inbox, "taken-source")
+        assert refused.value.problems == [("source_id", "Source has already been taken")]
+
+        # 4. custom attribute definitions: a key the account already defined.
+        with pytest.raises(ValidationFailed):
+            await create_definition(
+                session,
+                tenant.account_id,
+                {"attribute_display_name": "Again", "attribute_key": "plan"},
+            )
+        tier = (
+            await session.execute(
+                sa.select(CustomAttributeDefinition).where(CustomAttributeDefinition.id == tier_id)
+            )
+        ).scalar_one()
+        with pytest.raises(ValidationFailed):
+            await update_definition(session, tier, {"attribute_key": "plan"})
+
+        # 5. upsert, wrapped by its caller in a savepoint of its own: its partial work (the
+        # update of the matched contact) goes with the refused contact inbox.
+        data = parse_contact_fields({"email": "e@example.com", "name": "Renamed"}, creating=True)
+        with pytest.raises(ValidationFailed):
+            async with session.begin_nested():
+                await upsert_contact(
+                    session, tenant.account_id, data, tenant.inbox_id, "taken-source"
+                )
+
+        # The transaction is still usable: one more write, then the one commit.
+        later = await _create(session, tenant, {"name": "Later"})
+        later_id = later.id
+        await session.commit()
+
+    async with db.reader() as session:
+        names = dict(
+            (
+                await session.execute(
+                    sa.select(Contact.id, Contact.name).where(
+                        Contact.account_id == tenant.account_id
+                    )
+                )
+            ).all()
+        )
+        assert names == {holder.id: "Holder", earlier_id: "Earlier", later_id: "Later"}
+        stored = await get_contact(session, tenant.account_id, earlier_id)
+        assert stored.email == "e@example.com"
+        # One contact inbox each (create attached the tenant's API inbox), plus the holder's
+        # "taken-source": nothing of the refused attach or upsert.
+        assert await _count(session, ContactInbox, tenant.account_id) == 4
+        keys = (
+            await session.execute(
+                sa.select(CustomAttributeDefinition.attribute_key)
+                .where(CustomAttributeDefinition.account_id == tenant.account_id)
+                .order_by(CustomAttributeDefinition.id)
+            )
+        ).scalars()
+        assert list(keys) == ["plan", "tier"]
