@@ -42,7 +42,7 @@ DEMO_ACCOUNT = "Demo account"
 DEMO_USER_EMAIL = "demo@contactdesk.local"
 
 
-def fail(message: str) -> typer.Exit:
+def exit_error(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=1)
 
@@ -56,9 +56,9 @@ def _ensure_migrated() -> None:
     try:
         current_ok = runner.is_up_to_date(url)
     except Exception as exc:
-        raise fail(f"cannot open the database {url}: {exc}") from None
+        raise exit_error(f"cannot open the database {url}: {exc}") from None
     if not current_ok:
-        raise fail("the database is not migrated: run `contactdesk migrate` first")
+        raise exit_error("the database is not migrated: run `contactdesk migrate` first")
 
 
 def run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -78,7 +78,7 @@ def run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     try:
         return asyncio.run(runner_())
     except ProvisioningError as exc:
-        raise fail(str(exc)) from None
+        raise exit_error(str(exc)) from None
 
 
 @app.command()
@@ -88,7 +88,7 @@ def migrate() -> None:
     try:
         runner.upgrade(url)
     except Exception as exc:
-        raise fail(f"migration failed: {exc}") from None
+        raise exit_error(f"migration failed: {exc}") from None
     typer.echo(f"database migrated to revision {runner.head_revision()}", err=True)
 
 
@@ -152,7 +152,7 @@ def keys_create(
     try:
         wanted = parse_scopes(scopes)
     except ProvisioningError as exc:
-        raise fail(str(exc)) from None
+        raise exit_error(str(exc)) from None
     issued = run_in_transaction(lambda s: create_api_key(s, account, wanted))
     emit({"api_key": issued.key.key, "api_secret": issued.secret, "scopes": issued.scopes})
 

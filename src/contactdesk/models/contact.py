@@ -38,7 +38,7 @@ class Contact(Base):
             "ix_contacts_account_id_last_activity_at_id", "account_id", "last_activity_at", "id"
         ),
         # The expression indexes for the other sort keys are created by the migration,
-        # per dialect (see migrations/versions).
+        # per database backend (see migrations/versions).
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

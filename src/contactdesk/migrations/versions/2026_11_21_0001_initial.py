@@ -147,8 +147,8 @@ def upgrade() -> None:
         "contacts",
         ["account_id", "last_activity_at", "id"],
     )
-    dialect = op.get_bind().dialect.name
-    for key, expression in SORT_EXPRESSIONS.get(dialect, SORT_EXPRESSIONS["sqlite"]).items():
+    backend = op.get_bind().dialect.name
+    for key, expression in SORT_EXPRESSIONS.get(backend, SORT_EXPRESSIONS["sqlite"]).items():
         op.execute(
             f"CREATE INDEX ix_contacts_sort_{key} ON contacts (account_id, ({expression}), id)"
         )
