@@ -214,3 +214,34 @@ async def contact_count(api: Api, params: dict[str, str] | None = None) -> int:
     assert response.status_code == 200, response.text
     total: int = response.json()["meta"]["count"]
     return total
+
+
+# One bad value for every writable contact field, and the message each gets (all at once).
+EVERY_FIELD_BAD: dict[str, Any] = {
+    "name": "n" * 256,
+    "first_name": "f" * 256,
+    "last_name": "l" * 256,
+    "email": "e" * 250 + "@x.com",
+    "phone_number": "+1" + "2" * 254,
+    "identifier": "i" * 256,
+    "avatar_url": "ftp://example.com/a.png",
+    "blocked": None,
+    "availability_status": None,
+    "last_activity_at": "soon",
+    "custom_attributes": [],
+    "additional_attributes": "x",
+}
+EVERY_FIELD_BAD_MESSAGES = {
+    "name": "Name is too long (maximum is 255 characters)",
+    "first_name": "First name is too long (maximum is 255 characters)",
+    "last_name": "Last name is too long (maximum is 255 characters)",
+    "email": "Email is too long (maximum is 255 characters)",
+    "phone_number": "Phone number is too long (maximum is 255 characters)",
+    "identifier": "Identifier is too long (maximum is 255 characters)",
+    "avatar_url": "Avatar url is invalid",
+    "blocked": "Blocked is invalid",
+    "availability_status": "Availability status is invalid",
+    "last_activity_at": "Last activity at is invalid",
+    "custom_attributes": "Custom attributes is invalid",
+    "additional_attributes": "Additional attributes is invalid",
+}

@@ -15,7 +15,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import CONTACT_KEYS, INBOX_KEYS, Api, Tenant, admin_api, contact_count, show
+from tests.support import (
+    CONTACT_KEYS,
+    EVERY_FIELD_BAD,
+    EVERY_FIELD_BAD_MESSAGES,
+    INBOX_KEYS,
+    Api,
+    Tenant,
+    admin_api,
+    contact_count,
+    show,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 NOT_FOUND = {"error": "Resource could not be found"}
@@ -963,34 +973,8 @@ async def test_invalid_value_is_422_naming_the_field(
 
 
 async def test_every_bad_field_is_listed_at_once(api: Api, op: str) -> None:
-    body: dict[str, Any] = {
-        "name": "n" * 256,
-        "first_name": "f" * 256,
-        "last_name": "l" * 256,
-        "email": "e" * 250 + "@x.com",
-        "phone_number": "+1" + "2" * 254,
-        "identifier": "i" * 256,
-        "avatar_url": "ftp://example.com/a.png",
-        "blocked": None,
-        "availability_status": None,
-        "last_activity_at": "soon",
-        "custom_attributes": [],
-        "additional_attributes": "x",
-    }
-    expected = {
-        "name": "Name is too long (maximum is 255 characters)",
-        "first_name": "First name is too long (maximum is 255 characters)",
-        "last_name": "Last name is too long (maximum is 255 characters)",
-        "email": "Email is too long (maximum is 255 characters)",
-        "phone_number": "Phone number is too long (maximum is 255 characters)",
-        "identifier": "Identifier is too long (maximum is 255 characters)",
-        "avatar_url": "Avatar url is invalid",
-        "blocked": "Blocked is invalid",
-        "availability_status": "Availability status is invalid",
-        "last_activity_at": "Last activity at is invalid",
-        "custom_attributes": "Custom attributes is invalid",
-        "additional_attributes": "Additional attributes is invalid",
-    }
+    body: dict[str, Any] = dict(EVERY_FIELD_BAD)
+    expected = EVERY_FIELD_BAD_MESSAGES
     messages, attributes = field_error(await write(api, op, body))
     assert set(attributes) == set(expected)
     assert set(expected.values()) <= set(messages)

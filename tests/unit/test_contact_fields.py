@@ -22,6 +22,7 @@ from contactdesk.contacts.fields import (
     parse_source_id,
 )
 from contactdesk.values import MAX_ID
+from tests.support import EVERY_FIELD_BAD, EVERY_FIELD_BAD_MESSAGES
 
 SEED_EPOCH = 1765441908  # 2025-12-11T08:31:48Z
 PHONE_E164 = "Phone number should be in e164 format"
@@ -486,34 +487,8 @@ def test_every_field_together() -> None:
 
 @pytest.mark.parametrize("creating", [True, False])
 def test_every_problem_is_collected_at_once(creating: bool) -> None:
-    body: dict[str, Any] = {
-        "name": "n" * 256,
-        "first_name": "f" * 256,
-        "last_name": "l" * 256,
-        "email": "e" * 250 + "@x.com",
-        "phone_number": "+1" + "2" * 254,
-        "identifier": "i" * 256,
-        "avatar_url": "ftp://example.com/a.png",
-        "blocked": None,
-        "availability_status": None,
-        "last_activity_at": "soon",
-        "custom_attributes": [],
-        "additional_attributes": "x",
-    }
-    expected = {
-        "name": "Name is too long (maximum is 255 characters)",
-        "first_name": "First name is too long (maximum is 255 characters)",
-        "last_name": "Last name is too long (maximum is 255 characters)",
-        "email": "Email is too long (maximum is 255 characters)",
-        "phone_number": "Phone number is too long (maximum is 255 characters)",
-        "identifier": "Identifier is too long (maximum is 255 characters)",
-        "avatar_url": "Avatar url is invalid",
-        "blocked": "Blocked is invalid",
-        "availability_status": "Availability status is invalid",
-        "last_activity_at": "Last activity at is invalid",
-        "custom_attributes": "Custom attributes is invalid",
-        "additional_attributes": "Additional attributes is invalid",
-    }
+    body: dict[str, Any] = dict(EVERY_FIELD_BAD)
+    expected = EVERY_FIELD_BAD_MESSAGES
     parsed = parse_contact_fields(body, creating=creating)
     assert len(parsed.problems) == len(expected)
     assert dict(parsed.problems) == expected
