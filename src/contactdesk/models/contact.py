@@ -33,6 +33,9 @@ class Contact(Base):
         sa.UniqueConstraint("account_id", "email"),
         sa.UniqueConstraint("account_id", "phone_number"),
         sa.UniqueConstraint("account_id", "identifier"),
+        # The parent key of the composite foreign keys that keep a contact's inboxes and labels
+        # in its account (migration 0004).
+        sa.UniqueConstraint("account_id", "id", name="uq_contacts_account_id_id"),
         sa.Index("ix_contacts_account_id_created_at_id", "account_id", "created_at", "id"),
         sa.Index(
             "ix_contacts_account_id_last_activity_at_id", "account_id", "last_activity_at", "id"

@@ -37,12 +37,25 @@ class ContactInbox(Base):
     __table_args__ = (
         sa.UniqueConstraint("inbox_id", "source_id"),
         sa.Index("ix_contact_inboxes_contact_id", "contact_id"),
+        # The contact and the inbox are of the row's account (migration 0004).
+        sa.ForeignKeyConstraint(
+            ["account_id", "contact_id"],
+            ["contacts.account_id", "contacts.id"],
+            name="fk_contact_inboxes_contact",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id", "inbox_id"],
+            ["inboxes.account_id", "inboxes.id"],
+            name="fk_contact_inboxes_inbox",
+            ondelete="CASCADE",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"))
-    contact_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"))
-    inbox_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("inboxes.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigId)
+    inbox_id: Mapped[int] = mapped_column(BigId)
     source_id: Mapped[str] = mapped_column(sa.String(255))
     hmac_verified: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[int] = mapped_column(sa.BigInteger, default=now_epoch)

@@ -11,7 +11,11 @@ class Label(Base):
     """A label known to an account, identified case-insensitively by its lower-cased name."""
 
     __tablename__ = "labels"
-    __table_args__ = (sa.UniqueConstraint("account_id", "name_lower"),)
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "name_lower"),
+        # The parent key of contact_labels' composite foreign key (migration 0004).
+        sa.UniqueConstraint("account_id", "id", name="uq_labels_account_id_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -23,14 +27,25 @@ class ContactLabel(Base):
     """A label on a contact, with the spelling that contact was given."""
 
     __tablename__ = "contact_labels"
-    __table_args__ = (sa.Index("ix_contact_labels_label_id_contact_id", "label_id", "contact_id"),)
+    __table_args__ = (
+        sa.Index("ix_contact_labels_label_id_contact_id", "label_id", "contact_id"),
+        # The contact and the label are of the row's account (migration 0004).
+        sa.ForeignKeyConstraint(
+            ["account_id", "contact_id"],
+            ["contacts.account_id", "contacts.id"],
+            name="fk_contact_labels_contact",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id", "label_id"],
+            ["labels.account_id", "labels.id"],
+            name="fk_contact_labels_label",
+            ondelete="CASCADE",
+        ),
+    )
 
-    contact_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-    )
-    label_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True
-    )
+    contact_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    label_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(
         BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
