@@ -26,8 +26,8 @@ from contactdesk.app import create_app
 from contactdesk.config import Settings
 from contactdesk.db import Database
 from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, User
-from tests.support import Tenant, basic
 from tests.app.test_server import CLI, UNREACHABLE_POSTGRES, cli_env, running_server
+from tests.support import Tenant, basic
 
 TIMEOUT = 60
 ALL_SCOPES = ["contacts:read", "contacts:write", "contacts:delete", "admin"]
