@@ -27,7 +27,7 @@ from contactdesk.errors import Unauthorized
 from contactdesk.models import AccessToken, AccountUser, ApiKey, Role
 from contactdesk.models.tenancy import across_accounts, tenant_select
 from contactdesk.security import digest
-from contactdesk.values import parse_id
+from contactdesk.values import has_nul, parse_id
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="contactdesk"'}
 MISSING_CREDENTIALS = "Missing credentials"
@@ -93,7 +93,7 @@ async def livedesk_caller(
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE) from None
     key, sep, secret = decoded.partition(":")
-    if not sep or not key or not secret or "\x00" in decoded:
+    if not sep or not key or not secret or has_nul(decoded):
         raise Unauthorized(INVALID_TOKEN, headers=WWW_AUTHENTICATE)
     cache = credential_cache(request)
     cache_key = ("key", key, digest(secret))

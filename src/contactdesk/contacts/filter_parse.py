@@ -19,7 +19,7 @@ from contactdesk.contacts.list_sql import escape_like
 from contactdesk.errors import InvalidParameter
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.contact import STANDARD_ATTRIBUTE_KEYS
-from contactdesk.values import iso_date, parse_bool, parse_number
+from contactdesk.values import has_nul, iso_date, parse_bool, parse_number
 
 EQ, NEQ = "equal_to", "not_equal_to"
 CONTAINS, NOT_CONTAINS = "contains", "does_not_contain"
@@ -108,7 +108,7 @@ def _text_value(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise _invalid_value_error(key, f"{_show(value)} is not a string")
     text = value.strip()
-    if not text or "\x00" in text or len(text) > MAX_VALUE_LENGTH:
+    if not text or has_nul(text) or len(text) > MAX_VALUE_LENGTH:
         raise _invalid_value_error(key, f"{_show(value)} is blank or not a usable string")
     return text
 

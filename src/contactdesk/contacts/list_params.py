@@ -11,7 +11,7 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from contactdesk.errors import InvalidParameter
-from contactdesk.values import MAX_ID, parse_id
+from contactdesk.values import MAX_ID, has_nul, parse_id
 
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 100
@@ -38,7 +38,7 @@ def _valid_value(sort: str, value: object) -> bool:
     if sort in ("created_at", "last_activity_at"):
         return type(value) is int and abs(value) <= MAX_ID
     if isinstance(value, str):
-        return "\x00" not in value
+        return not has_nul(value)
     # SQLite's json_extract keeps a number a number (PostgreSQL's ->> gives text).
     if sort not in JSON_SORT_KEYS or isinstance(value, bool) or not isinstance(value, int | float):
         return False
@@ -125,7 +125,7 @@ def parse_labels(params: QueryParams) -> tuple[str, ...]:
 
 def parse_list_query(params: QueryParams) -> ListQuery:
     for name, value in params.multi_items():
-        if "\x00" in value:
+        if has_nul(value):
             raise InvalidParameter(f"{name} must not contain NUL characters")
     page_raw = _last(params, "page")
     page = 1

@@ -29,7 +29,7 @@ from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, get_inb
 from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import tenant_delete, tenant_select
-from contactdesk.values import parse_id
+from contactdesk.values import has_nul, parse_id
 
 UNIQUE_FIELDS = (
     ("email", "Email has already been taken"),
@@ -290,7 +290,7 @@ def parse_attribute_keys(body: dict[str, Any]) -> list[str]:
     """{"custom_attributes": ["key", ...]}: a list of non-empty strings."""
     keys = body.get("custom_attributes")
     valid = isinstance(keys, list) and all(
-        isinstance(key, str) and key and "\x00" not in key for key in keys
+        isinstance(key, str) and key and not has_nul(key) for key in keys
     )
     if not valid:
         raise ValidationFailed([("custom_attributes", "Custom attributes must be a list of keys")])

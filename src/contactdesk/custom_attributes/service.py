@@ -64,7 +64,7 @@ def definition_json(definition: CustomAttributeDefinition) -> dict[str, Any]:
 
 
 def _short_text(label: str, value: Any, maximum: int, problems: Problems, attribute: str) -> bool:
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or has_nul(value):
         problems.append((attribute, f"{label} is invalid"))
         return False
     if len(value) > maximum:
@@ -126,7 +126,7 @@ def _values(value: Any, problems: Problems) -> list[str] | None:
         return []
     message = None
     if not isinstance(value, list) or not all(
-        isinstance(item, str) and item.strip() and "\x00" not in item for item in value
+        isinstance(item, str) and item.strip() and not has_nul(item) for item in value
     ):
         message = "Attribute values must be a list of non-empty strings"
     elif len(value) > MAX_VALUES:

@@ -14,6 +14,7 @@ from contactdesk.errors import ValidationFailed
 from contactdesk.models import ContactLabel, Label
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import tenant_delete, tenant_select
+from contactdesk.values import has_nul
 
 MAX_LABEL = 255
 
@@ -30,7 +31,7 @@ def parse_labels_body(body: dict[str, Any]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for item in raw:
-        if not isinstance(item, str) or "\x00" in item:
+        if not isinstance(item, str) or has_nul(item):
             raise _labels_error("Labels is invalid")
         name = item.strip()
         if not name:
