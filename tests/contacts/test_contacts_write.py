@@ -383,6 +383,23 @@ async def test_create_keeps_source_id_as_given(api: Api) -> None:
     assert [ci["source_id"] for ci in stored["contact_inboxes"]] == ["src_001"]
 
 
+async def test_create_with_a_source_id_another_contact_holds_is_a_422(api: Api) -> None:
+    body = {"inbox_id": api.tenant.inbox_id, "source_id": "shared"}
+    holder = (await api.post("/contacts", json={**body, "name": "Holder"})).json()["payload"]
+    taken = await api.post("/contacts", json={**body, "email": "new@example.com"})
+    assert taken.status_code == 422, taken.text
+    assert taken.json() == {"message": "Source has already been taken", "attributes": ["source_id"]}
+    # Nothing of the refused contact stays: one contact, its email free, the holder intact.
+    assert await contact_count(api) == 1
+    stored = await show(api, holder["contact"]["id"])
+    assert [ci["source_id"] for ci in stored["contact_inboxes"]] == ["shared"]
+    again = await api.post(
+        "/contacts", json={"inbox_id": api.tenant.inbox_id, "email": "new@example.com"}
+    )
+    assert again.status_code == 200, again.text
+    assert await contact_count(api) == 2
+
+
 async def test_create_generates_uuid_source_id_for_api_inbox(api: Api) -> None:
     seen = set()
     for _ in range(2):

@@ -77,7 +77,11 @@ async def attach_inbox(
         existing = await _latest_source_id(session, contact, inbox)
         if existing is not None:
             return existing
-    chosen = source_id if source_id is not None else default_source_id(inbox, contact)
+    chosen = (
+        source_id
+        if source_id is not None
+        else default_source_id(inbox, contact.email, contact.phone_number)
+    )
     contact_id, inbox_id = contact.id, inbox.id
     try:
         # A savepoint: a refused insert must not undo what the transaction did before it.
@@ -127,13 +131,17 @@ async def contactable_inboxes(session: AsyncSession, contact: Contact) -> list[d
 def _contactable_source_id(inbox: Inbox, contact: Contact, latest: str | None) -> str | None:
     channel = inbox.channel_type
     if channel == _API:
-        return latest if latest is not None else default_source_id(inbox, contact)
+        return (
+            latest
+            if latest is not None
+            else default_source_id(inbox, contact.email, contact.phone_number)
+        )
     if channel == _WIDGET:
         return latest
     if channel == _EMAIL:
         return contact.email or None
     if channel in (_SMS, _WHATSAPP) and contact.phone_number:
-        return default_source_id(inbox, contact)
+        return default_source_id(inbox, contact.email, contact.phone_number)
     return None
 
 

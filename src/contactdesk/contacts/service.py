@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +25,7 @@ from contactdesk.contacts.fields import (
 )
 from contactdesk.contacts.serialize import contact_json
 from contactdesk.custom_attributes.validation import check_custom_attributes
+from contactdesk.db import backend_of
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, get_inbox, source_holder
@@ -40,16 +43,38 @@ JSON_FIELDS = ("custom_attributes", "additional_attributes")
 NOT_SAVED = "Contact could not be saved, please retry"
 
 
+# The hot reads are built once, with the account and the ids as bind parameters.
+_ACCOUNT = sa.bindparam("account_id", type_=sa.BigInteger)
+_CONTACT = tenant_select(_ACCOUNT, Contact).where(
+    Contact.id == sa.bindparam("contact_id", type_=sa.BigInteger)
+)
+_CONTACT_FOR_UPDATE = _CONTACT.with_for_update()
+_CONTACT_INBOXES = (
+    tenant_select(
+        _ACCOUNT,
+        ContactInbox.contact_id,
+        ContactInbox.source_id,
+        Inbox.id,
+        Inbox.avatar_url,
+        Inbox.name,
+        Inbox.channel_type,
+        Inbox.provider,
+    )
+    .join(Inbox, Inbox.id == ContactInbox.inbox_id)
+    .where(ContactInbox.contact_id.in_(sa.bindparam("contact_ids", expanding=True)))
+    .order_by(ContactInbox.id)
+)
+
+
 async def get_contact(
     session: AsyncSession, account_id: int, contact_id: str | int, *, for_update: bool = False
 ) -> Contact:
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
-    statement = tenant_select(account_id, Contact).where(Contact.id == parsed)
-    if for_update:
-        statement = statement.with_for_update()
-    contact: Contact | None = (await session.execute(statement)).scalar_one_or_none()
+    statement = _CONTACT_FOR_UPDATE if for_update else _CONTACT
+    found = await session.execute(statement, {"account_id": account_id, "contact_id": parsed})
+    contact: Contact | None = found.scalar_one_or_none()
     if contact is None:
         raise NotFound()
     return contact
@@ -63,19 +88,7 @@ async def contact_inboxes_of(
     if not contact_ids:
         return result
     rows = await session.execute(
-        tenant_select(
-            account_id,
-            ContactInbox.contact_id,
-            ContactInbox.source_id,
-            Inbox.id,
-            Inbox.avatar_url,
-            Inbox.name,
-            Inbox.channel_type,
-            Inbox.provider,
-        )
-        .join(Inbox, Inbox.id == ContactInbox.inbox_id)
-        .where(ContactInbox.contact_id.in_(contact_ids))
-        .order_by(ContactInbox.id)
+        _CONTACT_INBOXES, {"account_id": account_id, "contact_ids": contact_ids}
     )
     for row in rows:
         result[row.contact_id].append({"source_id": row.source_id, "inbox": inbox_json(row)})
@@ -183,24 +196,39 @@ async def parse_create_body(
     return data, inbox_id, source_id
 
 
-def _new_contact(account_id: int, values: dict[str, Any]) -> Contact:
-    now = now_epoch()
-    contact = Contact(
-        account_id=account_id,
-        created_at=now,
-        updated_at=now,
-        name="",
-        first_name="",
-        last_name="",
-        blocked=False,
-        thumbnail="",
-        availability_status="offline",
-        additional_attributes={},
-        custom_attributes={},
-    )
-    for key, value in values.items():
-        setattr(contact, key, value)
-    return contact
+# What a new contact holds where the body says nothing: every column, so that one prebuilt
+# INSERT serves every body.
+_NEW_CONTACT: dict[str, Any] = {
+    "name": "",
+    "first_name": "",
+    "last_name": "",
+    "email": None,
+    "phone_number": None,
+    "identifier": None,
+    "blocked": False,
+    "thumbnail": "",
+    "availability_status": "offline",
+    "additional_attributes": {},
+    "custom_attributes": {},
+    "last_activity_at": None,
+}
+# A Core table for the contact inbox insert: plain SQL, with no ORM session bookkeeping.
+CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
+_INSERTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _inserts(session: AsyncSession) -> tuple[Any, Any]:
+    """The contact and contact inbox INSERTs of the session's backend, built once: a refused
+    unique value is an empty RETURNING, not an error (ON CONFLICT DO NOTHING)."""
+    backend = backend_of(session)
+    built = _INSERTS.get(backend)
+    if built is None:
+        insert = pg_insert if backend == "postgresql" else sqlite_insert
+        built = _INSERTS[backend] = (
+            insert(Contact).on_conflict_do_nothing().returning(Contact),
+            insert(CONTACT_INBOXES).on_conflict_do_nothing().returning(ContactInbox.id),
+        )
+    return built
 
 
 async def create_contact(
@@ -211,45 +239,62 @@ async def create_contact(
     source_id: str | None,
 ) -> Created:
     """Insert a contact (and its contact inbox); a unique value another contact holds is a
-    422 naming it, whoever wrote it first, and leaves the caller's transaction as it was."""
+    422 naming it, whoever wrote it first, and leaves the caller's transaction as it was.
+
+    The inserts say ON CONFLICT DO NOTHING, so a refusal is an empty RETURNING, not an error:
+    no savepoint is needed (it cost two round trips on every create). A contact inbox refused
+    for its source_id takes its new contact back with it. Only a parent deleted meanwhile (the
+    account, and with it the inbox) raises, as a 404, and ends the transaction on PostgreSQL.
+    """
     await check_definitions(session, account_id, data)
     if data.problems:
         raise await validation_error(session, account_id, data)
     values = dict(data.values)
     _derive_name(values, values.get("first_name", ""), values.get("last_name", ""))
     inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
+    chosen = None
+    if inbox is not None:  # decided before anything is written (a channel may refuse here)
+        chosen = source_id or default_source_id(
+            inbox, values.get("email"), values.get("phone_number")
+        )
+    insert_contact, insert_contact_inbox = _inserts(session)
     for _attempt in range(3):
-        contact = _new_contact(account_id, values)
-        chosen = None
+        now = now_epoch()
+        row = {**_NEW_CONTACT, **values, "account_id": account_id}
         try:
-            async with session.begin_nested():
-                session.add(contact)
-                await session.flush()
-                if inbox is not None:
-                    chosen = source_id or default_source_id(inbox, contact)
-                    session.add(
-                        ContactInbox(
-                            account_id=account_id,
-                            contact_id=contact.id,
-                            inbox_id=inbox.id,
-                            source_id=chosen,
-                            hmac_verified=False,
-                            created_at=contact.created_at,
-                        )
+            inserted = await session.execute(
+                insert_contact, [{**row, "created_at": now, "updated_at": now}]
+            )
+            contact: Contact | None = inserted.scalars().first()
+            if contact is not None and inbox is not None:
+                linked = await session.execute(
+                    insert_contact_inbox,
+                    {
+                        "account_id": account_id,
+                        "contact_id": contact.id,
+                        "inbox_id": inbox.id,
+                        "source_id": chosen,
+                        "hmac_verified": False,
+                        "created_at": now,
+                    },
+                )
+                if linked.first() is None:  # the source_id is another contact's
+                    await session.execute(
+                        tenant_delete(Contact, account_id).where(Contact.id == contact.id)
                     )
+                    session.expunge(contact)
+                    if source_id is not None and await source_holder(session, inbox, source_id):
+                        raise ValidationFailed([("source_id", SOURCE_TAKEN)])
+                    continue
         except IntegrityError:
-            pass
-        else:
+            raise NotFound() from None  # not a unique value: the account went away
+        if contact is not None:
             return Created(contact, inbox, chosen)
         # Refused: name what another contact holds. When nothing is held any more (the
         # holder was deleted meanwhile), try again.
         conflict = await conflict_error(session, account_id, values)
         if conflict is not None:
             raise conflict
-        if inbox is not None and source_id:
-            holder = await source_holder(session, inbox, source_id)
-            if holder is not None:
-                raise ValidationFailed([("source_id", SOURCE_TAKEN)])
     raise ValidationFailed([("contact", NOT_SAVED)])
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.errors import NotFound, ValidationFailed
-from contactdesk.models import Contact, ContactInbox, Inbox
+from contactdesk.models import ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import keyed_by_parent, tenant_select
 from contactdesk.values import parse_id
@@ -16,12 +16,17 @@ from contactdesk.values import parse_id
 SOURCE_TAKEN = "Source has already been taken"
 
 
+# Built once (every create reads its inbox): the account and the id are bind parameters.
+_INBOX = tenant_select(sa.bindparam("account_id", type_=sa.BigInteger), Inbox).where(
+    Inbox.id == sa.bindparam("inbox_id", type_=sa.BigInteger)
+)
+
+
 async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> Inbox:
     if parse_id(inbox_id) is None:
         raise NotFound()
-    inbox: Inbox | None = (
-        await session.execute(tenant_select(account_id, Inbox).where(Inbox.id == inbox_id))
-    ).scalar_one_or_none()
+    found = await session.execute(_INBOX, {"account_id": account_id, "inbox_id": inbox_id})
+    inbox: Inbox | None = found.scalar_one_or_none()
     if inbox is None:
         raise NotFound()
     return inbox
@@ -53,22 +58,22 @@ async def create_inbox(
     return inbox
 
 
-def default_source_id(inbox: Inbox, contact: Contact) -> str:
-    """The source_id an inbox gives a contact when the client sends none (contract §4.6)."""
+def default_source_id(inbox: Inbox, email: str | None, phone_number: str | None) -> str:
+    """The source_id an inbox gives a contact with this email and phone number when the
+    client sends none (contract §4.6)."""
     channel = inbox.channel_type
     if channel == "Channel::Email":
-        if not contact.email:
+        if not email:
             raise ValidationFailed(
                 [("email", "Email can't be blank for an Email inbox; set it or send source_id")]
             )
-        return contact.email
+        return email
     if channel in ("Channel::Sms", "Channel::Whatsapp"):
-        if not contact.phone_number:
+        if not phone_number:
             kind = channel.removeprefix("Channel::")
             message = f"Phone number can't be blank for a {kind} inbox; set it or send source_id"
             raise ValidationFailed([("phone_number", message)])
-        phone = contact.phone_number
-        return phone.removeprefix("+") if channel == "Channel::Whatsapp" else phone
+        return phone_number.removeprefix("+") if channel == "Channel::Whatsapp" else phone_number
     return str(uuid.uuid4())
 
 

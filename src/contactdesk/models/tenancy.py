@@ -43,9 +43,13 @@ def tenant_select(
 ) -> sa.Select[Any]:
     """``select(*entities)`` restricted to the account on every tenant table it reads."""
     statement: sa.Select[Any] = sa.select(*entities)
+    # The tables the columns come from (read without compiling the statement: on the hot
+    # path, get_final_froms() cost 0.4-0.8 ms a call), and the explicit FROM.
+    froms = list(statement.columns_clause_froms)
     if select_from is not None:
         statement = statement.select_from(select_from)
-    tables = [t for t in statement.get_final_froms() if is_tenant_table(t)]
+        froms.append(_table(select_from))
+    tables = [t for t in dict.fromkeys(froms) if is_tenant_table(t)]
     if not tables:
         raise TypeError("tenant_select needs a tenant table among its entities or select_from")
     for table in tables:
