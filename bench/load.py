@@ -319,8 +319,9 @@ async def _vacuum_postgres(url: str) -> None:
     """Clear what earlier runs left (dead rows of the contacts their create scenario made,
     pages their update scenario dirtied): a list walks index-only only over all-visible
     pages. Measured: list_deep made 653 req/s on a fresh load and 433 in the next run over
-    the same data; after a VACUUM, 664. No ANALYZE: new statistics can flip the planner's choice for a search
-    (q=smith: 5 ms or 140 ms a page on the same data), which is not what a run compares."""
+    the same data; after a VACUUM, 664. No ANALYZE: new statistics can flip the planner's
+    choice for a search (q=smith: 3 ms or 140 ms a request on the same data), which is not
+    what a run compares."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
