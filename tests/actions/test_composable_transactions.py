@@ -29,7 +29,8 @@ HOLDER = {"email": "held@example.com", "phone_number": "+14155550100", "identifi
 
 async def _create(session: AsyncSession, tenant: Tenant, body: dict[str, Any]) -> Contact:
     data = parse_contact_fields(body, creating=True)
-    created = await create_contact(session, tenant.account_id, data, tenant.inbox_id, None)
+    inbox = await get_inbox(session, tenant.account_id, tenant.inbox_id)
+    created = await create_contact(session, tenant.account_id, data, inbox, None)
     return created.contact
 
 

@@ -91,10 +91,10 @@ async def upsert_contact(
                 await attach_inbox(session, contact, inbox, source_id, reuse_existing=True)
             return contact, False
         try:
-            created = await create_contact(session, account_id, data, inbox_id, source_id)
+            created = await create_contact(session, account_id, data, inbox, source_id)
         except ValidationFailed as error:
-            # Another request created the contact since the find (the create's savepoint was
-            # rolled back, the transaction goes on): update that one instead.
+            # Another request created the contact since the find (the create's insert did
+            # nothing, the transaction goes on): update that one instead.
             if "conflicting_contact_id" not in error.extra or attempt == ATTEMPTS:
                 raise
             continue

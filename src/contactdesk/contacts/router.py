@@ -31,6 +31,7 @@ from contactdesk.contacts.service import (
 from contactdesk.custom_attributes.validation import contact_definitions
 from contactdesk.db import ReadSessionDep, SessionDep, backend_of
 from contactdesk.errors import InvalidParameter
+from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
 
 router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
@@ -201,7 +202,8 @@ async def create_route(request: Request, caller: Writer, session: SessionDep) ->
     )
     if data.problems:
         raise await validation_error(session, caller.account_id, data)
-    created = await create_contact(session, caller.account_id, data, inbox_id, source_id)
+    inbox = await get_inbox(session, caller.account_id, inbox_id) if inbox_id is not None else None
+    created = await create_contact(session, caller.account_id, data, inbox, source_id)
     await session.commit()
     contact_inboxes = []
     if created.inbox is not None and created.source_id is not None:

@@ -1,8 +1,9 @@
 """Contacts: create, read, update and delete, scoped by account (models/tenancy.py).
 
 Services flush and never end the transaction they are given; where the database refuses a
-write (a unique value another contact holds), the write ran in a savepoint, so the caller's
-transaction, and what it wrote before, stays usable. The route commits.
+write (a unique value another contact holds), the create's INSERT did nothing (ON CONFLICT DO
+NOTHING) or the update ran in a savepoint, so the caller's transaction, and what it wrote
+before, stays usable. The route commits.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from contactdesk.custom_attributes.validation import check_custom_attributes
 from contactdesk.db import backend_of
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.inboxes.serialize import inbox_json
-from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, get_inbox, source_holder
+from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import tenant_delete, tenant_select
@@ -235,7 +236,7 @@ async def create_contact(
     session: AsyncSession,
     account_id: int,
     data: ContactInput,
-    inbox_id: int | None,
+    inbox: Inbox | None,
     source_id: str | None,
 ) -> Created:
     """Insert a contact (and its contact inbox); a unique value another contact holds is a
@@ -251,7 +252,7 @@ async def create_contact(
         raise await validation_error(session, account_id, data)
     values = dict(data.values)
     _derive_name(values, values.get("first_name", ""), values.get("last_name", ""))
-    inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
+    row = {**_NEW_CONTACT, **values, "account_id": account_id}
     chosen = None
     if inbox is not None:  # decided before anything is written (a channel may refuse here)
         chosen = source_id or default_source_id(
@@ -260,7 +261,6 @@ async def create_contact(
     insert_contact, insert_contact_inbox = _inserts(session)
     for _attempt in range(3):
         now = now_epoch()
-        row = {**_NEW_CONTACT, **values, "account_id": account_id}
         try:
             inserted = await session.execute(
                 insert_contact, [{**row, "created_at": now, "updated_at": now}]

@@ -58,19 +58,22 @@ def tenant_select(
     return statement
 
 
-def tenant_update(target: Target, account_id: AccountRef) -> sa.Update:
-    """``update(target)`` of the account's rows only (a Core statement on the table)."""
+def _tenant_table(target: Target) -> sa.Table:
     table = _table(target)
     if not is_tenant_table(table):
         raise TypeError(f"{table.name} is not a tenant table")
+    return table
+
+
+def tenant_update(target: Target, account_id: AccountRef) -> sa.Update:
+    """``update(target)`` of the account's rows only (a Core statement on the table)."""
+    table = _tenant_table(target)
     return sa.update(table).where(table.c.account_id == account_id)
 
 
 def tenant_delete(target: Target, account_id: AccountRef) -> sa.Delete:
     """``delete(target)`` of the account's rows only (a Core statement on the table)."""
-    table = _table(target)
-    if not is_tenant_table(table):
-        raise TypeError(f"{table.name} is not a tenant table")
+    table = _tenant_table(target)
     return sa.delete(table).where(table.c.account_id == account_id)
 
 
