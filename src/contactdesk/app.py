@@ -17,6 +17,7 @@ from contactdesk.db import Database
 from contactdesk.dialects import mount_dialects
 from contactdesk.errors import install_error_handlers
 from contactdesk.gate import RequestGate
+from contactdesk.limits import Limits, install
 from contactdesk.responses import OrjsonResponse
 
 DESCRIPTION = """\
@@ -35,6 +36,7 @@ Every success is 200. Errors are JSON: `{"error": ...}`, or
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install(Limits.of(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -46,6 +46,52 @@ class Settings(BaseSettings):
         ge=0,
     )
     log_level: str = Field("info", description="uvicorn log level.")
+    # Bounds on what one request may send or make the service hold (docs/operations.md).
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        description="Largest request body; a larger Content-Length gets 413 before the body "
+        "is read, and a chunked body is cut off at this size.",
+        ge=1,
+    )
+    body_timeout_seconds: float = Field(
+        10.0,
+        description="Time a client has to send a whole request body; after it, 408 and the "
+        "connection is closed.",
+        gt=0,
+    )
+    max_url_bytes: int = Field(8192, description="Longest request target (path and query): 414.")
+    max_header_bytes: int = Field(
+        16384, description="Largest total size of the request headers: 431."
+    )
+    max_json_depth: int = Field(32, description="Deepest nesting of a JSON body: 400.", ge=1)
+    max_labels: int = Field(
+        100, description="Labels one request may name for a contact, and labels per contact."
+    )
+    max_bulk_label_operations: int = Field(
+        10_000, description="Label names times contact ids in one bulk action."
+    )
+    max_q_chars: int = Field(200, description="Longest search term (q).")
+    max_label_filter_names: int = Field(
+        100, description="Names in the labels parameter of a list or search."
+    )
+    max_filter_conditions: int = Field(50, description="Conditions in one filter.")
+    max_filter_values: int = Field(100, description="Values in one filter condition.")
+    max_custom_attribute_definitions: int = Field(
+        200, description="Custom attribute definitions per account."
+    )
+    max_attributes_bytes: int = Field(
+        16 * 1024,
+        description="Largest stored custom_attributes and additional_attributes of a contact "
+        "(each, as JSON, after a merge).",
+    )
+    pattern_max_mem_bytes: int = Field(
+        1024 * 1024,
+        description="Memory one custom attribute regex_pattern may compile to (RE2); a "
+        "pattern that needs more is refused with a 422.",
+    )
+    count_cache_max_bytes: int = Field(
+        8 * 1024 * 1024, description="Memory the per-process cache of exact counts may use."
+    )
 
 
 @lru_cache(maxsize=1)
