@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from contactdesk.config import Settings
+from contactdesk.driver import PG_SERVER_SETTINGS, ReadConnection, ReadPool
 
 try:
     import fcntl
@@ -80,12 +81,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         json_deserializer=orjson.loads,
         # Short queries from many connections at once: parallel workers and JIT compilation
         # cost more to start than they save, and take the cores the other requests need.
-        connect_args={
-            "server_settings": {
-                "max_parallel_workers_per_gather": "0",
-                "jit": "off",
-            }
-        },
+        connect_args={"server_settings": PG_SERVER_SETTINGS},
     )
 
 
@@ -140,6 +136,12 @@ class Database:
         self.writer = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        # Hot reads (lists, searches, filters, show) on the driver directly (driver.py).
+        dsn = None
+        if self.engine.dialect.name == "postgresql":
+            plain = make_url(settings.database_url).set(drivername="postgresql")
+            dsn = plain.render_as_string(hide_password=False)
+        self.reads = ReadPool(self.engine, dsn, settings.db_pool_size)
         # SQLite has one writer at a time. Writers of this process queue here, in order, and
         # only one of them at a time waits on the file lock against other processes; dozens
         # polling it with SQLite's sleeping busy handler instead waited seconds (bench: create
@@ -166,6 +168,7 @@ class Database:
             yield await stack.enter_async_context(self.writer())
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self.engine.dispose()
 
 
@@ -225,3 +228,14 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+async def get_read_connection(request: Request) -> AsyncIterator[ReadConnection]:
+    """A connection for the hot reads (lists, searches, filters, show): no ORM session, no
+    transaction of its own; see driver.py."""
+    db: Database = request.app.state.db
+    async with db.reads.connection() as connection:
+        yield connection
+
+
+ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection)]

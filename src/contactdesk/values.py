@@ -22,6 +22,9 @@ NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCI
 INTEGER_RE = re.compile(r"[+-]?\d+", re.ASCII)
 # Numbers are stored in JSON that must stay 64-bit (orjson and the filter's casts).
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+MAX_INT_DIGITS = len(str(MAX_INT))
+# The longest ISO 8601 text worth parsing ("2024-01-01T00:00:00.000000+00:00" has 32).
+MAX_ISO_CHARS = 64
 
 
 def id_number(value: Any) -> int | None:
@@ -81,16 +84,57 @@ def is_http_url(text: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(host)
 
 
+def _iso_text(text: str) -> str:
+    """ISO 8601 text stripped, or ValueError: it is short ASCII without NUL (the C parser of
+    datetime.fromisoformat reads "2024-01-01T00:00:00\\x00" as a timestamp)."""
+    text = text.strip()
+    if len(text) > MAX_ISO_CHARS or not text.isascii() or "\x00" in text:
+        raise ValueError(f"not an ISO 8601 date or timestamp: {text[:40]!r}")
+    return text
+
+
+def iso_datetime(text: str) -> datetime:
+    """An ISO 8601 date or timestamp, as datetime.fromisoformat reads it; ValueError otherwise."""
+    return datetime.fromisoformat(_iso_text(text))
+
+
 def iso_date(text: str) -> date:
     """An ISO 8601 date, or the date of an ISO 8601 timestamp (in UTC when it has an
     offset, as written when it has none); ValueError or OverflowError otherwise."""
-    text = text.strip()
+    text = _iso_text(text)
     if len(text) <= 10:
         return date.fromisoformat(text)
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.date()
+
+
+def epoch_seconds(value: Any) -> int:
+    """Epoch seconds from an int, an integral float, a string of ASCII digits or an ISO 8601
+    timestamp (UTC when it has no offset); ValueError for anything else.
+
+    The result is not range-checked: a digit string too long for 64 bits comes back as
+    MAX_ID + 1 (never converted whole), so the caller's range check refuses it.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip():
+        number = id_number(value)
+        if number is not None:
+            return number
+        moment = iso_datetime(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            return int(moment.timestamp())
+        except (OverflowError, ValueError):
+            raise ValueError(value) from None
+    raise ValueError(value)
 
 
 def parse_number(value: Any) -> int | float:
@@ -105,10 +149,15 @@ def parse_number(value: Any) -> int | float:
         text = value.strip()
         if not INTEGER_RE.fullmatch(text):
             number = float(text)
-        elif len(text) > 21:  # beyond 64 bits whatever the sign and zeros; int() would be slow
-            raise OverflowError(value)
         else:
-            number = int(text)
+            # Judged by its significant digits, never converted whole (int() is slow on
+            # long text, and refuses more than 4,300 digits).
+            digits = text.lstrip("+-").lstrip("0") or "0"
+            if len(digits) > MAX_INT_DIGITS:
+                raise OverflowError(value)
+            number = int(digits)
+            if text.startswith("-"):
+                number = -number
     else:
         raise ValueError(value)
     if isinstance(number, float) and not math.isfinite(number):

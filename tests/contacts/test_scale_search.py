@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
 from contactdesk.contacts.list_params import parse_list_query
 from contactdesk.contacts.queries import list_contacts
+from contactdesk.driver import CoreReader
 from tests.support import Api
 
 Contact = dict[str, Any]
@@ -246,14 +248,19 @@ async def test_search_with_index_scans_forced(api: Api, contacts: list[Contact])
     (Which index it picks is its choice; the trigram one is not guaranteed.) On SQLite this
     is the same comparison through the service directly."""
     failures: list[tuple[Any, ...]] = []
-    async with api.tenant.db.reader() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    engine = api.tenant.db.engine
+    async with engine.connect() as connection:  # one transaction, for SET LOCAL
+        backend = engine.dialect.name
+        if backend == "postgresql":
+            await connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        reader = CoreReader(connection, backend, str(engine.url))
         for q in TERMS:
             for extra in ([], [("sort", "-name")], [("sort", "email")]):
                 params = QueryParams([("q", q), ("page_size", "100"), *extra])
-                result = await list_contacts(
-                    session, api.tenant.account_id, parse_list_query(params)
+                result = orjson.loads(
+                    orjson.dumps(
+                        await list_contacts(reader, api.tenant.account_id, parse_list_query(params))
+                    )
                 )
                 got = {c["id"] for c in result["payload"]}
                 expected = {c["id"] for c in contacts if matches(c, q)}

@@ -86,7 +86,17 @@ def test_unknown_parameters_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "page"),
-    [("1", 1), ("2", 2), (" 3 ", 3), ("007", 7), ("99999999999999999999999999", 10**26 - 1)],
+    [
+        ("1", 1),
+        ("2", 2),
+        (" 3 ", 3),
+        ("007", 7),
+        ("9223372036854775807", MAX_ID),
+        # beyond 64 bits: past any end, never converted whole
+        ("99999999999999999999999999", MAX_ID + 1),
+        ("9" * 5000, MAX_ID + 1),
+        ("0" * 5000 + "2", 2),
+    ],
 )
 def test_page(raw: str, page: int) -> None:
     query = parse(("page", raw))

@@ -14,6 +14,7 @@ from contactdesk.actions.merge import lock_counter_shards
 from contactdesk.db import backend_of
 from contactdesk.errors import InvalidParameter, ValidationFailed
 from contactdesk.labels.service import ensure_label_ids, parse_labels_body
+from contactdesk.limits import limits
 from contactdesk.models import Contact, ContactLabel, Label
 from contactdesk.models.tenancy import tenant_delete, tenant_select
 from contactdesk.values import parse_id
@@ -82,6 +83,12 @@ def parse_bulk_body(body: dict[str, Any]) -> BulkAction:
             raise InvalidParameter("action_name must be delete")
         return BulkAction(ids, delete=True, add=[], remove=[])
     add, remove = _labels(labels)
+    operations, most = (len(add) + len(remove)) * len(ids), limits().max_bulk_label_operations
+    if operations > most:
+        raise InvalidParameter(
+            f"labels: label names times ids is {operations}, more than the {most} one bulk "
+            "action may change; send fewer ids or names per request"
+        )
     return BulkAction(ids, delete=False, add=add, remove=remove)
 
 
@@ -94,6 +101,37 @@ async def _lock_contacts(session: AsyncSession, account_id: int, ids: list[int])
         .with_for_update()
     )
     return set(rows.scalars())
+
+
+async def _check_room(
+    session: AsyncSession, account_id: int, contact_ids: list[int], action: BulkAction
+) -> None:
+    """422 when the action would leave a contact with more than max_labels labels.
+
+    Run with the contacts locked (every writer of a contact's labels locks the contact
+    first), so the count cannot change before the insert: the labels a contact keeps
+    (neither added nor removed by the action) plus the ones added."""
+    most = limits().max_labels
+    named = [name.lower() for name in action.add + action.remove]
+    kept = (
+        tenant_select(account_id, ContactLabel.contact_id)
+        .where(
+            ContactLabel.contact_id.in_(contact_ids),
+            ContactLabel.label_id.not_in(
+                tenant_select(account_id, Label.id).where(Label.name_lower.in_(named))
+            ),
+        )
+        .group_by(ContactLabel.contact_id)
+        .having(sa.func.count() > most - len(action.add))
+        .order_by(ContactLabel.contact_id)
+        .limit(1)
+    )
+    crowded = (await session.execute(kept)).scalar_one_or_none()
+    if crowded is not None:
+        raise InvalidParameter(
+            f"labels.add would give contact {crowded} more than {most} labels "
+            f"(maximum is {most} labels per contact)"
+        )
 
 
 async def _add_labels(
@@ -148,6 +186,7 @@ async def run_bulk_action(
         await session.execute(tenant_delete(Contact, account_id).where(Contact.id.in_(processed)))
         return processed, ignored
     if action.add:
+        await _check_room(session, account_id, processed, action)
         await _add_labels(session, account_id, processed, action.add)
     else:
         await lock_counter_shards(session, account_id, processed)

@@ -3,25 +3,43 @@ once per API dialect (dialects.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from contactdesk.actions import schemas
 from contactdesk.actions.bulk import parse_bulk_body, run_bulk_action
 from contactdesk.actions.merge import merge_contacts, parse_merge_body
 from contactdesk.actions.upsert import upsert_contact
-from contactdesk.auth.caller import Permission
-from contactdesk.auth.dependencies import Writer
+from contactdesk.auth.caller import Caller, Permission
+from contactdesk.auth.dependencies import Writer, current_caller
 from contactdesk.body import json_object
 from contactdesk.contacts.schemas import ContactCreateBody, ContactOut
 from contactdesk.contacts.service import parse_create_body, render
 from contactdesk.db import SessionDep
-from contactdesk.errors import ValidationFailed
+from contactdesk.errors import Forbidden, ValidationFailed
 from contactdesk.responses import OrjsonResponse, errors, request_body
+from contactdesk.routing import LeanRoute
 
-router = APIRouter(tags=["actions"], default_response_class=OrjsonResponse)
+router = APIRouter(tags=["actions"], default_response_class=OrjsonResponse, route_class=LeanRoute)
 # Upsert is documented with the contacts routes, as before it moved here.
-upsert_router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
+upsert_router = APIRouter(
+    tags=["contacts"], default_response_class=OrjsonResponse, route_class=LeanRoute
+)
+
+
+async def require_write_or_delete(request: Request) -> Caller:
+    """A bulk action needs contacts:write (labels) or contacts:delete (delete), which scopes
+    grant independently: a caller with neither is refused before any session opens; the
+    body then says which of the two the action needs."""
+    caller = current_caller(request)
+    if not caller.permissions & {Permission.write, Permission.delete}:
+        raise Forbidden()
+    return caller
+
+
+BulkCaller = Annotated[Caller, Depends(require_write_or_delete)]
 
 
 @upsert_router.post(
@@ -78,11 +96,11 @@ async def contact_merge_route(request: Request, caller: Writer, session: Session
     responses=errors(400, 422),
     openapi_extra=request_body(schemas.BulkActionBody),
 )
-async def bulk_actions_route(request: Request, caller: Writer, session: SessionDep) -> Response:
-    """Delete contacts (administrators) or add/remove labels, all ids in one transaction."""
+async def bulk_actions_route(request: Request, caller: BulkCaller, session: SessionDep) -> Response:
+    """Delete contacts (contacts:delete, administrators) or add/remove labels (contacts:write),
+    all ids in one transaction."""
     action = parse_bulk_body(await json_object(request))
-    if action.delete:
-        caller.require(Permission.delete)
+    caller.require(Permission.delete if action.delete else Permission.write)
     processed, ignored = await run_bulk_action(session, caller.account_id, action)
     await session.commit()
     return OrjsonResponse({"payload": {"processed_ids": processed, "ignored_ids": ignored}})

@@ -24,8 +24,11 @@ from contactdesk.db import ReadSessionDep, SessionDep
 from contactdesk.errors import ValidationFailed
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, errors, request_body
+from contactdesk.routing import LeanRoute
 
-router = APIRouter(tags=["contact inboxes"], default_response_class=OrjsonResponse)
+router = APIRouter(
+    tags=["contact inboxes"], default_response_class=OrjsonResponse, route_class=LeanRoute
+)
 
 
 @router.post(

@@ -6,27 +6,59 @@ answers (a search, several labels, a filter) are computed once and cached per pr
 the account's generation: the sum of its shards' versions, which every change of a contact or of
 its labels bumps in the same transaction. An unchanged generation means the same rows, so a
 cached count is still the exact one.
+
+The cache is bounded in bytes (settings.count_cache_max_bytes): its keys are 16-byte digests of
+the database, the account and the request's own key, whatever the filter or search sent, so
+every entry has the same small size (ENTRY_BYTES) and the byte budget is an entry count.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from contactdesk.driver import ReadConnection
+from contactdesk.limits import limits
 from contactdesk.models import ContactCounter, Label, LabelCounter
 from contactdesk.models.tenancy import tenant_select
 
 # Keep in step with migration 0002.
 SHARDS = 32
-CACHE_SIZE = 4096
+# What one cache entry costs, with margin: tracemalloc measured 250-305 bytes on CPython 3.11
+# (the 16-byte key, the (generation, count) tuple and its two ints, the OrderedDict's slot,
+# link and spare room after a resize). tests/contacts/test_count_cache.py checks the bound.
+ENTRY_BYTES = 384
 
-_cache: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()
-_inflight: dict[Hashable, asyncio.Future[None]] = {}
+_cache: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
+# A future per count being computed: one per request at most, removed when it finishes, so
+# bounded by the requests in progress; its keys are digests too.
+_inflight: dict[bytes, asyncio.Future[None]] = {}
+
+
+def max_entries() -> int:
+    """How many counts the cache keeps: its byte budget divided by the size of an entry."""
+    return max(1, limits().count_cache_max_bytes // ENTRY_BYTES)
+
+
+def remember(cache_key: bytes, generation: int, count: int) -> None:
+    """Keep a count, dropping the least recently used ones beyond max_entries()."""
+    _cache[cache_key] = (generation, count)
+    _cache.move_to_end(cache_key)
+    most = max_entries()
+    while len(_cache) > most:
+        _cache.popitem(last=False)
+
+
+def cache_digest(database: str, account_id: int, key: Hashable) -> bytes:
+    """The cache's key: 16 bytes, whatever the size of the request's key (a filter's values,
+    a search term and label names). repr is canonical for the str, bytes, int and tuple
+    values callers pass."""
+    return hashlib.blake2b(repr((database, account_id, key)).encode(), digest_size=16).digest()
 
 
 def account_param() -> sa.BindParameter[int]:
@@ -72,26 +104,34 @@ def label_total() -> sa.ScalarSelect[int]:
 _GENERATION = sa.select(_generation())
 
 
+def with_generation(count: sa.Select[Any]) -> sa.Select[Any]:
+    """A statement reading the generation and count's count in one snapshot: build it once
+    per shape and pass it to cached_count."""
+    return sa.select(_generation(), count.scalar_subquery())
+
+
 async def cached_count(
-    session: AsyncSession,
+    conn: ReadConnection,
     key: Hashable,
-    count_query: Callable[[], sa.Select[Any]],
+    statement: Callable[[], sa.Select[Any]],
     params: dict[str, Any],
 ) -> int:
-    """What count_query() counts (params hold account_id), recomputed when the generation moved.
+    """The count statement() reads (a with_generation() statement, params hold account_id),
+    recomputed when the generation moved.
 
     Concurrent misses of one key wait for a single computation (a burst of the same search does
     not start one scan per request), then check the generation like any other hit: a count
     computed before the caller's own write committed is never returned to it.
     """
     account = {"account_id": params["account_id"]}
-    cache_key = (str(session.get_bind().engine.url), params["account_id"], key)
+    cache_key = cache_digest(conn.database, params["account_id"], key)
     for _ in range(3):
         cached = _cache.get(cache_key)
         if cached is not None:
-            generation = int(await session.scalar(_GENERATION, account) or 0)
+            generation = int(await conn.fetchval(_GENERATION, account) or 0)
             if generation == cached[0]:
-                _cache.move_to_end(cache_key)
+                if cache_key in _cache:  # others may have evicted it while this one waited
+                    _cache.move_to_end(cache_key)
                 return cached[1]
         flight = _inflight.get(cache_key)
         if flight is None:
@@ -103,12 +143,8 @@ async def cached_count(
         own = _inflight[cache_key] = asyncio.get_running_loop().create_future()
     try:
         # One statement, one snapshot: the count belongs to exactly this generation.
-        statement = sa.select(_generation(), count_query().scalar_subquery())
-        generation, count = (await session.execute(statement, params)).one()
-        _cache[cache_key] = (int(generation), int(count))
-        _cache.move_to_end(cache_key)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        generation, count = (await conn.fetch(statement(), params))[0]
+        remember(cache_key, int(generation), int(count))
         return int(count)
     finally:
         if own is not None:

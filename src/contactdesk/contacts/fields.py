@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from contactdesk.values import EMAIL_RE, MAX_URL, has_nul, id_number, is_http_url, parse_bool
+from contactdesk.limits import limits
+from contactdesk.values import (
+    EMAIL_RE,
+    MAX_URL,
+    epoch_seconds,
+    has_nul,
+    id_number,
+    is_http_url,
+    parse_bool,
+)
 
 MAX_TEXT = 255
-MAX_ATTRIBUTES_BYTES = 16 * 1024
 MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
 PHONE_RE = re.compile(r"\+[1-9][0-9]{1,14}")
 
@@ -143,40 +150,34 @@ def parse_epoch(value: Any) -> int | None:
     """Epoch seconds from an integer, a string of digits or an ISO 8601 timestamp."""
     if value is None:
         return None
-    seconds: int
-    if isinstance(value, bool):
-        raise FieldError(invalid("last_activity_at"))
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, float) and value.is_integer():
-        seconds = int(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.isascii() and text.isdigit():
-            seconds = int(text)
-        else:
-            try:
-                moment = datetime.fromisoformat(text)
-            except ValueError:
-                raise FieldError(invalid("last_activity_at")) from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            try:
-                seconds = int(moment.timestamp())
-            except (OverflowError, ValueError):
-                raise FieldError(invalid("last_activity_at")) from None
-    else:
-        raise FieldError(invalid("last_activity_at"))
+    try:
+        seconds = epoch_seconds(value)
+    except ValueError:
+        raise FieldError(invalid("last_activity_at")) from None
     if not 0 <= seconds <= MAX_EPOCH:
         raise FieldError(invalid("last_activity_at"))
     return seconds
 
 
+def attributes_too_large(
+    attribute: str, value: dict[str, Any], *, merged: bool = False
+) -> str | None:
+    """The problem when value, as compact JSON, exceeds limits().max_attributes_bytes; None
+    otherwise. merged: value is the stored object with the sent keys merged in."""
+    most = limits().max_attributes_bytes
+    if len(orjson.dumps(value)) <= most:
+        return None
+    size = f"{most // 1024} KB" if most % 1024 == 0 else f"{most} bytes"
+    stored = ", stored keys included" if merged else ""
+    return f"{LABELS[attribute]} is too large (maximum is {size}{stored})"
+
+
 def _attributes(attribute: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FieldError(invalid(attribute))
-    if len(orjson.dumps(value)) > MAX_ATTRIBUTES_BYTES:
-        raise FieldError(f"{LABELS[attribute]} is too large (maximum is 16 KB)")
+    problem = attributes_too_large(attribute, value)
+    if problem is not None:
+        raise FieldError(problem)
     return value
 
 

@@ -10,6 +10,7 @@ on its values, which always travel as bind parameters; statements are cached per
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,9 +18,10 @@ from typing import Any
 
 from contactdesk.contacts.list_sql import escape_like
 from contactdesk.errors import InvalidParameter
+from contactdesk.limits import limits
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.contact import STANDARD_ATTRIBUTE_KEYS
-from contactdesk.values import has_nul, iso_date, parse_bool, parse_number
+from contactdesk.values import has_nul, id_number, iso_date, parse_bool, parse_number
 
 EQ, NEQ = "equal_to", "not_equal_to"
 CONTAINS, NOT_CONTAINS = "contains", "does_not_contain"
@@ -27,9 +29,13 @@ STARTS_WITH = "starts_with"
 GT, LT, DAYS_BEFORE = "is_greater_than", "is_less_than", "days_before"
 PRESENT, NOT_PRESENT = "is_present", "is_not_present"
 PRESENCE = (PRESENT, NOT_PRESENT)
-MAX_CONDITIONS = 50
-MAX_VALUES = 100
+# How many conditions and values per condition: limits().max_filter_conditions and
+# max_filter_values (settings), read when a filter is parsed.
 MAX_VALUE_LENGTH = 1024
+MAX_DAYS = 100_000
+# One day past date.max, for "is_greater_than 9999-12-31" on a custom date: it sorts after
+# every YYYY-MM-DD, so the condition matches nothing, as it should.
+AFTER_LAST_DAY = "9999-12-32"
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,12 @@ class Filter:
             for _, target, operator, _, _ in group
         )
 
-    def cache_key(self) -> tuple[Any, ...]:
-        values = tuple(sorted((k, repr(v)) for k, v in self.params.items()))
-        return ("filter", self.shape, values)
+    def cache_key(self) -> tuple[str, bytes]:
+        """The filter's identity for the count cache: a 16-byte digest of its shape and
+        values, whatever their size (a key holding them grew the cache without bound)."""
+        values = sorted((k, repr(v)) for k, v in self.params.items())
+        digest = hashlib.blake2b(repr((self.shape, values)).encode(), digest_size=16)
+        return ("filter", digest.digest())
 
 
 def _invalid_value_error(key: str, detail: str = "") -> InvalidParameter:
@@ -133,10 +142,10 @@ def _date_value(key: str, value: Any) -> date:
 
 
 def _days_value(key: str, value: Any) -> int:
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000:
-        return value
+    # id_number never converts a digit string too long for 64 bits (MAX_ID + 1 instead).
+    days = id_number(value)
+    if days is not None and 0 <= days <= MAX_DAYS:
+        return days
     raise _invalid_value_error(key, f"{_show(value)} is not a number of days")
 
 
@@ -149,6 +158,14 @@ def _number_value(key: str, value: Any) -> Decimal:
 
 def _epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _day_after(kind: str, day: date) -> int | str:
+    """The bound of "is_greater_than day": the start of the next day (computed without
+    date arithmetic, which overflows after 9999-12-31)."""
+    if kind == "date":
+        return _epoch(day) + 86_400
+    return AFTER_LAST_DAY if day == date.max else (day + timedelta(days=1)).isoformat()
 
 
 def _today() -> date:
@@ -168,10 +185,10 @@ def _condition_values(
     if kind in ("date", "c_date"):
         if operator == DAYS_BEFORE:
             cutoff = _today() - timedelta(days=_days_value(key, _single(key, operator, values)))
-        elif operator in (GT, LT):
+        elif operator == GT:
+            return 0, _day_after(kind, _date_value(key, _single(key, operator, values)))
+        elif operator == LT:
             cutoff = _date_value(key, _single(key, operator, values))
-            if operator == GT:
-                cutoff = cutoff + timedelta(days=1)
         else:  # equality on a custom date compares the stored YYYY-MM-DD
             return 0, [_date_value(key, v).isoformat() for v in values]
         return 0, _epoch(cutoff) if kind == "date" else cutoff.isoformat()
@@ -217,7 +234,10 @@ def custom_keys(body: dict[str, Any]) -> bool:
     """Whether a filter body names any key that is not standard (definitions are needed)."""
     conditions = body.get("payload")
     return isinstance(conditions, list) and any(
-        not isinstance(c, dict) or c.get("attribute_key") not in STANDARD_KEYS for c in conditions
+        not isinstance(c, dict)
+        or not isinstance(c.get("attribute_key"), str)
+        or c["attribute_key"] not in STANDARD_KEYS
+        for c in conditions
     )
 
 
@@ -232,8 +252,9 @@ def parse_filter(
     conditions = body["payload"]
     if not isinstance(conditions, list):
         raise InvalidParameter("payload must be a list of filter conditions")
-    if len(conditions) > MAX_CONDITIONS:
-        raise InvalidParameter(f"payload has more than {MAX_CONDITIONS} conditions")
+    bounds = limits()
+    if len(conditions) > bounds.max_filter_conditions:
+        raise InvalidParameter(f"payload has more than {bounds.max_filter_conditions} conditions")
     groups: list[list[tuple[Any, ...]]] = [[]]
     params: dict[str, Any] = {}
     for index, condition in enumerate(conditions):
@@ -263,12 +284,14 @@ def parse_filter(
         count = 0
         if operator not in PRESENCE:
             values = condition.get("values")
+            if values is None:
+                raise _invalid_value_error(key_name)
             if not isinstance(values, list):
-                values = [] if values is None or values == "" else [values]
+                raise _invalid_value_error(key_name, "values must be a list")
             if not values:
                 raise _invalid_value_error(key_name)
-            if len(values) > MAX_VALUES:
-                raise _invalid_value_error(key_name, f"at most {MAX_VALUES} values")
+            if len(values) > bounds.max_filter_values:
+                raise _invalid_value_error(key_name, f"at most {bounds.max_filter_values} values")
             count, bound = _condition_values(key_name, key.kind, operator, values, backend)
             if count:
                 params.update({f"{name}_{i}": pattern for i, pattern in enumerate(bound)})

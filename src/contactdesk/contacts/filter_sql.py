@@ -1,11 +1,18 @@
 """POST /contacts/filter, the SQL: the WHERE clause of a parsed filter, from its shape alone
-(contacts/filter_parse.py holds the parser and the operator names)."""
+(contacts/filter_parse.py holds the parser and the operator names).
+
+Chains of OR and AND are built as shallow trees of parenthesized groups (_balanced): SQLite
+parses `a OR b OR c ...` as a tree as deep as the chain is long and refuses a statement
+deeper than 1000 ("Expression tree is too large"), which 10 conditions of 100 values reach.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import Grouping
 
 from contactdesk.contacts.filter_parse import (
     CONTAINS,
@@ -37,6 +44,33 @@ def _standard_text(backend: str, target: str) -> sa.ColumnElement[Any]:
         return sa.func.lower(Contact.identifier)
     inner = json_text(backend, "country_code")
     return sa.literal_column(f"NULLIF(lower({inner}), '')", sa.String)
+
+
+class _Group(Grouping[bool]):
+    """A parenthesized group that or_/and_ keep whole. A plain Grouping passes its element's
+    operator through, so or_(Grouping(or_(a, b)), c) is flattened back into one chain."""
+
+    inherit_cache = True
+    operator = None
+
+
+# Terms per group: a filter at the caps (50 conditions of 100 values) nests a few groups deep,
+# a tree about 100 deep where SQLite allows 1000.
+GROUP_SIZE = 16
+
+
+def _balanced(
+    join: Callable[..., sa.ColumnElement[bool]], terms: Sequence[sa.ColumnElement[bool]]
+) -> sa.ColumnElement[bool]:
+    """join(*terms) (sa.or_ or sa.and_) as parenthesized groups of at most GROUP_SIZE terms,
+    nested as deep as needed: a tree logarithmically deep, not as deep as there are terms.
+    Each group is kept whole wherever it is used, so no chain grows past GROUP_SIZE."""
+    if len(terms) == 1:
+        return terms[0]
+    if len(terms) > GROUP_SIZE:
+        step = -(-len(terms) // GROUP_SIZE)  # ceiling: at most GROUP_SIZE groups
+        terms = [_balanced(join, terms[i : i + step]) for i in range(0, len(terms), step)]
+    return _Group(join(*terms))
 
 
 def _custom_raw(backend: str, name: str) -> sa.ColumnElement[Any]:
@@ -93,7 +127,7 @@ def _compare(
     if operator == NOT_PRESENT:
         return value.is_(None)
     if operator in (CONTAINS, NOT_CONTAINS, STARTS_WITH):
-        matches = sa.or_(*(_like(backend, value, f"{name}_{i}") for i in range(count)))
+        matches = _balanced(sa.or_, [_like(backend, value, f"{name}_{i}") for i in range(count)])
         if operator == NOT_CONTAINS:
             return sa.or_(value.is_(None), sa.not_(matches))
         return matches
@@ -143,4 +177,7 @@ def filter_condition(backend: str, filter_: Filter) -> sa.ColumnElement[bool]:
     """The WHERE clause of a filter; an empty payload matches every contact."""
     if not filter_.shape:
         return sa.true()
-    return sa.or_(*(sa.and_(*(_condition(backend, c) for c in group)) for group in filter_.shape))
+    return _balanced(
+        sa.or_,
+        [_balanced(sa.and_, [_condition(backend, c) for c in group]) for group in filter_.shape],
+    )

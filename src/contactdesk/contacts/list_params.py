@@ -11,7 +11,8 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from contactdesk.errors import InvalidParameter
-from contactdesk.values import MAX_ID, has_nul, parse_id
+from contactdesk.limits import limits
+from contactdesk.values import MAX_ID, has_nul, id_number, parse_id
 
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 100
@@ -114,13 +115,33 @@ def parse_bool_param(params: QueryParams, name: str, default: bool) -> bool:
 
 
 def parse_labels(params: QueryParams) -> tuple[str, ...]:
-    names: list[str] = []
+    """The distinct lower-cased names of labels and labels[] (a,b also works), in order; at
+    most max_label_filter_names of them."""
+    most = limits().max_label_filter_names
+    names: dict[str, None] = {}
     for raw in params.getlist("labels") + params.getlist("labels[]"):
         for part in raw.split(","):
             part = part.strip().lower()
             if part and part not in names:
-                names.append(part)
+                if len(names) >= most:
+                    raise InvalidParameter(f"labels may name at most {most} labels")
+                names[part] = None
     return tuple(names)
+
+
+def _positive(text: str) -> int | None:
+    """A positive integer written in ASCII digits (surrounding spaces allowed); None for
+    anything else. Never converted whole: beyond 64 bits it is MAX_ID + 1."""
+    number = id_number(text)
+    return number if number is not None and number >= 1 else None
+
+
+def parse_q(params: QueryParams) -> str:
+    q = (_last(params, "q") or "").strip()
+    most = limits().max_q_chars
+    if len(q) > most:
+        raise InvalidParameter(f"q must be at most {most} characters")
+    return q
 
 
 def parse_list_query(params: QueryParams) -> ListQuery:
@@ -130,18 +151,18 @@ def parse_list_query(params: QueryParams) -> ListQuery:
     page_raw = _last(params, "page")
     page = 1
     if page_raw is not None:
-        text = page_raw.strip()
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        number = _positive(page_raw)
+        if number is None:
             raise InvalidParameter("page must be a positive integer")
-        page = int(text)
+        page = number  # a page beyond 64 bits is simply past the end (MAX_ID + 1)
 
     page_size = DEFAULT_PAGE_SIZE
     size_raw = _last(params, "page_size")
     if size_raw is not None:
-        text = size_raw.strip()
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        number = _positive(size_raw)
+        if number is None or number > MAX_PAGE_SIZE:
             raise InvalidParameter(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        page_size = int(text)
+        page_size = number
 
     sort, descending = "created_at", True
     sort_raw = _last(params, "sort")
@@ -179,5 +200,5 @@ def parse_list_query(params: QueryParams) -> ListQuery:
         descending=descending,
         labels=parse_labels(params),
         include_contact_inboxes=parse_bool_param(params, "include_contact_inboxes", True),
-        q=(_last(params, "q") or "").strip(),
+        q=parse_q(params),
     )

@@ -6,13 +6,12 @@ once per shape and cached, and a page costs one to three queries whatever its si
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contacts import counters
 from contactdesk.contacts.filter_parse import Filter
@@ -27,21 +26,25 @@ from contactdesk.contacts.list_sql import (
     search_params,
     sort_expression,
 )
-from contactdesk.contacts.serialize import contact_json
-from contactdesk.contacts.service import contact_inboxes_of
-from contactdesk.db import backend_of
+from contactdesk.contacts.serialize import contact_json_sql
+from contactdesk.driver import ReadConnection
+from contactdesk.errors import NotFound
 from contactdesk.models import Contact, ContactLabel, Label
 from contactdesk.models.tenancy import keyed_by_parent, tenant_select
+from contactdesk.values import parse_id
 
 # A page so deep that its offset cannot be a SQL integer is simply empty.
 MAX_OFFSET = 2**62
 
 
-async def _label_ids(session: AsyncSession, account_id: int, names: tuple[str, ...]) -> list[int]:
-    rows = await session.execute(
-        tenant_select(account_id, Label.id).where(Label.name_lower.in_(names))
-    )
-    return sorted(rows.scalars())
+_LABEL_IDS = tenant_select(counters.account_param(), Label.id).where(
+    Label.name_lower.in_(sa.bindparam("label_names", expanding=True, type_=sa.String))
+)
+
+
+async def _label_ids(conn: ReadConnection, account_id: int, names: tuple[str, ...]) -> list[int]:
+    rows = await conn.fetch(_LABEL_IDS, {"account_id": account_id, "label_names": list(names)})
+    return sorted(row[0] for row in rows)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class _Plan:
 
 
 async def _plan(
-    session: AsyncSession,
+    conn: ReadConnection,
     backend: str,
     account_id: int,
     query: ListQuery,
@@ -83,7 +86,7 @@ async def _plan(
     params: dict[str, Any] = {"account_id": account_id}
     labels = ""
     if query.labels:
-        ids = await _label_ids(session, account_id, query.labels)
+        ids = await _label_ids(conn, account_id, query.labels)
         labels = "ids" if ids else "none"
         params["label_ids"] = ids
     search = None
@@ -133,33 +136,29 @@ def _conditions(backend: str, plan: _Plan) -> list[sa.ColumnElement[bool]]:
 
 
 _TOTALS = {"account": counters.account_total, "label": counters.label_total}
+_TOTAL_STATEMENTS = {name: sa.select(total()) for name, total in _TOTALS.items()}
+_COUNT_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
 
 
-async def _count(session: AsyncSession, backend: str, plan: _Plan, query: ListQuery) -> int:
+async def _count(conn: ReadConnection, plan: _Plan, query: ListQuery) -> int:
     """The exact number of matching contacts, from a counter whenever one answers."""
-    if plan.total in _TOTALS:
-        statement = sa.select(_TOTALS[plan.total]())
-        return int(await session.scalar(statement, plan.params) or 0)
+    if plan.total in _TOTAL_STATEMENTS:
+        return int(await conn.fetchval(_TOTAL_STATEMENTS[plan.total], plan.params) or 0)
 
-    def count_query() -> sa.Select[Any]:
-        return _scoped(sa.func.count()).where(*_conditions(backend, plan))
+    def statement() -> sa.Select[Any]:
+        shape = plan.shape(conn.backend, query)
+        built = _COUNT_STATEMENTS.get(shape)
+        if built is None:
+            count = _scoped(sa.func.count()).where(*_conditions(conn.backend, plan))
+            built = counters.with_generation(count)
+            if len(_COUNT_STATEMENTS) < 4096:
+                _COUNT_STATEMENTS[shape] = built
+        return built
 
     key = plan.filter.cache_key() if plan.filter is not None else ("list", query.q, query.labels)
-    return await counters.cached_count(session, key, count_query, plan.params)
+    return await counters.cached_count(conn, key, statement, plan.params)
 
 
-# PostgreSQL builds each row's contact_inboxes in the page query itself (one round trip less);
-# the keys are those of serialize.inbox_json.
-_PG_CONTACT_INBOXES = sa.literal_column(
-    "(SELECT coalesce(json_agg(json_build_object("
-    "'source_id', ci.source_id, 'inbox', json_build_object("
-    "'id', i.id, 'avatar_url', coalesce(i.avatar_url, ''), 'channel_id', i.id, "
-    "'name', i.name, 'channel_type', i.channel_type, 'provider', i.provider)"
-    ") ORDER BY ci.id), '[]') "
-    "FROM contact_inboxes ci JOIN inboxes i ON i.id = ci.inbox_id "
-    "WHERE ci.contact_id = contacts.id AND ci.account_id = contacts.account_id)",
-    sa.String,
-)
 _PAGE_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
 
 
@@ -167,7 +166,8 @@ def _page_statement(
     backend: str, plan: _Plan, query: ListQuery, part: str, inboxes: bool
 ) -> sa.Select[Any]:
     """The page query of a shape: filter, order and skip on (id, sort value) alone, then read
-    only the page's rows whole, with their contact inboxes (PostgreSQL) and the counter."""
+    only the page's rows, each as the JSON the API returns (rendered by the database), with
+    the count when a counter or the page's own matches answer it."""
     key = (*plan.shape(backend, query), part, inboxes)
     statement = _PAGE_STATEMENTS.get(key)
     if statement is not None:
@@ -184,7 +184,12 @@ def _page_statement(
         .offset(sa.bindparam("offset", type_=sa.BigInteger))
         .subquery("page")
     )
-    columns: list[sa.ColumnElement[Any]] = [*Contact.__table__.columns, inner.c.sort_value]
+    # Read by position: id, sort value, the contact's JSON, then the count (if any).
+    columns: list[sa.ColumnElement[Any]] = [
+        inner.c.page_id,
+        inner.c.sort_value,
+        contact_json_sql(backend, contact_inboxes=inboxes).label("contact"),
+    ]
     if plan.total == "filter":
         # A unique-key lookup matches a handful of rows: counting them with the page costs
         # less than a second round trip. Uncorrelated: it counts the account's matches.
@@ -192,8 +197,6 @@ def _page_statement(
         columns.append(count.scalar_subquery().correlate(None).label("total"))
     elif plan.total:
         columns.append(_TOTALS[plan.total]().label("total"))
-    if inboxes:
-        columns.append(_PG_CONTACT_INBOXES.label("inboxes_json"))
     # The rows the scoped page subquery chose, read whole.
     built: sa.Select[Any] = keyed_by_parent(
         sa.select(*columns)
@@ -206,41 +209,34 @@ def _page_statement(
 
 
 async def _page(
-    session: AsyncSession, backend: str, plan: _Plan, query: ListQuery
-) -> tuple[list[Any], Cursor | None]:
+    conn: ReadConnection, plan: _Plan, query: ListQuery
+) -> tuple[Sequence[Sequence[Any]], Cursor | None]:
     """One page (by offset or after a cursor) and the cursor of the page that follows it."""
-    inboxes = backend == "postgresql" and query.include_contact_inboxes
+    backend = conn.backend
+    inboxes = query.include_contact_inboxes
 
-    async def fetch(part: str, params: dict[str, Any]) -> list[Any]:
+    async def fetch(part: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
         statement = _page_statement(backend, plan, query, part, inboxes)
-        return list((await session.execute(statement, {**plan.params, **params})).all())
+        return await conn.fetch(statement, {**plan.params, **params})
 
-    custom_plan = plan.search is not None or (plan.filter is not None and not plan.total)
-    if backend == "postgresql" and custom_plan:
+    if plan.search is not None or (plan.filter is not None and not plan.total):
         # The term decides the plan: a common one walks the sort's index, a rare one starts
         # from the trigram index. A cached generic plan, costed for no term in particular,
         # picked the trigram index for every term (850 ms for a common one, against 5 ms).
         # Filter values vary as much (a rare email, a common city), so they are planned alike.
-        await session.execute(_CUSTOM_PLANS)
-        try:
+        async with conn.custom_plans():
             return await _page_rows(backend, query, fetch)
-        finally:
-            await session.execute(_CACHED_PLANS)
     return await _page_rows(backend, query, fetch)
-
-
-_CUSTOM_PLANS = sa.text("SET plan_cache_mode = force_custom_plan")
-_CACHED_PLANS = sa.text("RESET plan_cache_mode")
 
 
 async def _page_rows(
     backend: str,
     query: ListQuery,
-    fetch: Callable[[str, dict[str, Any]], Awaitable[list[Any]]],
-) -> tuple[list[Any], Cursor | None]:
+    fetch: Callable[[str, dict[str, Any]], Awaitable[Sequence[Sequence[Any]]]],
+) -> tuple[Sequence[Sequence[Any]], Cursor | None]:
     """Offset pages in one fetch; cursor pages in the valued part, then the blank rows."""
     wanted = query.page_size + 1  # one more tells whether a next page exists
-    rows: list[Any] = []
+    rows: Sequence[Sequence[Any]] = []
     if query.after is None:
         if query.offset < MAX_OFFSET:
             rows = await fetch("offset", {"limit": wanted, "offset": query.offset})
@@ -249,43 +245,55 @@ async def _page_rows(
         first = "blanks_after" if query.after.value is None else "valued"
         rows = await fetch(first, {**at, "limit": wanted, "offset": 0})
         if first == "valued" and len(rows) < wanted:
-            rows += await fetch("blanks", {"limit": wanted - len(rows), "offset": 0})
+            blanks = await fetch("blanks", {"limit": wanted - len(rows), "offset": 0})
+            rows = [*rows, *blanks]
     if len(rows) < wanted:
         return rows, None
     rows = rows[: query.page_size]
     last = rows[-1]
-    return rows, Cursor(query.sort, query.descending, last.sort_value, last.id)
-
-
-def _json(value: Any) -> Any:
-    """asyncpg decodes json columns itself; a driver that hands back text gets parsed here."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    return rows, Cursor(query.sort, query.descending, last[1], last[0])
 
 
 async def list_contacts(
-    session: AsyncSession, account_id: int, query: ListQuery, filter_: Filter | None = None
+    conn: ReadConnection, account_id: int, query: ListQuery, filter_: Filter | None = None
 ) -> dict[str, Any]:
-    """An exact count and one page, in one to three queries whatever the page size."""
-    backend = backend_of(session)
-    plan = await _plan(session, backend, account_id, query, filter_)
-    rows, following = await _page(session, backend, plan, query)
+    """An exact count and one page, in one to three queries whatever the page size. The page
+    is JSON text the database rendered (an orjson.Fragment in the payload)."""
+    plan = await _plan(conn, conn.backend, account_id, query, filter_)
+    rows, following = await _page(conn, plan, query)
     if rows and plan.total:
-        count = int(rows[0].total)  # read with the page, in the same statement
+        count = int(rows[0][3])  # read with the page, in the same statement
     else:
-        count = await _count(session, backend, plan, query)
-    inboxes: dict[int, list[dict[str, Any]]] = {}
-    if query.include_contact_inboxes:
-        if backend == "postgresql":
-            inboxes = {row.id: _json(row.inboxes_json) for row in rows}
-        else:
-            inboxes = await contact_inboxes_of(session, account_id, [row.id for row in rows])
-    payload = [
-        contact_json(row, inboxes[row.id] if query.include_contact_inboxes else None)
-        for row in rows
-    ]
+        count = await _count(conn, plan, query)
     meta = {
         "count": count,
         "current_page": query.page_echo,
         "next_cursor": following.encode() if following is not None else None,
     }
+    payload = orjson.Fragment("[" + ",".join([row[2] for row in rows]) + "]")
     return {"meta": meta, "payload": payload}
+
+
+_SHOW_STATEMENTS = {
+    (backend, inboxes): tenant_select(
+        counters.account_param(),
+        contact_json_sql(backend, contact_inboxes=inboxes),
+        select_from=Contact,
+    ).where(Contact.id == sa.bindparam("contact_id", type_=sa.BigInteger))
+    for backend in ("postgresql", "sqlite")
+    for inboxes in (True, False)
+}
+
+
+async def contact_document(
+    conn: ReadConnection, account_id: int, contact_id: str, *, contact_inboxes: bool = True
+) -> orjson.Fragment:
+    """One contact of the account as the JSON the API returns, rendered by the database."""
+    parsed = parse_id(contact_id)
+    if parsed is None:
+        raise NotFound()
+    statement = _SHOW_STATEMENTS[(conn.backend, contact_inboxes)]
+    text = await conn.fetchval(statement, {"account_id": account_id, "contact_id": parsed})
+    if text is None:
+        raise NotFound()
+    return orjson.Fragment(text)

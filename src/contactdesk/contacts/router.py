@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
+from contactdesk.auth.caller import Caller
 from contactdesk.auth.dependencies import Deleter, Reader, Writer
 from contactdesk.body import json_object
 from contactdesk.contacts import schemas
 from contactdesk.contacts.fields import parse_contact_fields
 from contactdesk.contacts.filter_parse import custom_keys, parse_filter
 from contactdesk.contacts.list_params import parse_bool_param, parse_list_query
-from contactdesk.contacts.queries import list_contacts
+from contactdesk.contacts.queries import contact_document, list_contacts
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.contacts.service import (
     create_contact,
@@ -29,12 +30,13 @@ from contactdesk.contacts.service import (
     validation_error,
 )
 from contactdesk.custom_attributes.validation import contact_definitions
-from contactdesk.db import ReadSessionDep, SessionDep, backend_of
+from contactdesk.db import Database, ReadConnectionDep, SessionDep
 from contactdesk.errors import InvalidParameter
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
+from contactdesk.routing import LeanRoute
 
-router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse)
+router = APIRouter(tags=["contacts"], default_response_class=OrjsonResponse, route_class=LeanRoute)
 
 PageParam = Annotated[
     str | None, Query(description="1-based page number (default 1); 15 contacts a page")
@@ -87,7 +89,7 @@ SearchParam = Annotated[
 async def list_route(
     request: Request,
     caller: Reader,
-    session: SessionDep,
+    conn: ReadConnectionDep,
     page: PageParam = None,
     page_size: PageSizeParam = None,
     sort: SortParam = None,
@@ -100,7 +102,13 @@ async def list_route(
 ) -> Response:
     """List the account's contacts, newest first, with an exact count."""
     query = parse_list_query(request.query_params)
-    return OrjsonResponse(await list_contacts(session, caller.account_id, query))
+    return _list_response(caller, await list_contacts(conn, caller.account_id, query))
+
+
+def _list_response(caller: Caller, listed: dict[str, Any]) -> Response:
+    if caller.dialect == "v1":  # contract §4.2: the v1 seed's meta carries it
+        listed["meta"]["contacts_all"] = None
+    return OrjsonResponse(listed)
 
 
 @router.get(
@@ -112,7 +120,7 @@ async def list_route(
 async def search_route(
     request: Request,
     caller: Reader,
-    session: SessionDep,
+    conn: ReadConnectionDep,
     q: SearchParam = None,
     page: PageParam = None,
     page_size: PageSizeParam = None,
@@ -127,7 +135,7 @@ async def search_route(
     query = parse_list_query(request.query_params)
     if not query.q:
         raise InvalidParameter("Specify search string with parameter q")
-    return OrjsonResponse(await list_contacts(session, caller.account_id, query))
+    return _list_response(caller, await list_contacts(conn, caller.account_id, query))
 
 
 # Chatwoot clients may send these in the body of a filter instead of the query string.
@@ -144,7 +152,7 @@ _FILTER_BODY_PARAMS = ("page", "page_size", "sort", "direction", "include_contac
 async def filter_route(
     request: Request,
     caller: Reader,
-    session: ReadSessionDep,
+    conn: ReadConnectionDep,
     page: PageParam = None,
     page_size: PageSizeParam = None,
     sort: SortParam = None,
@@ -161,9 +169,13 @@ async def filter_route(
             params.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
     query = parse_list_query(QueryParams(params))
     query = replace(query, labels=(), q="")  # as in the reference, filters ignore both
-    definitions = await contact_definitions(session, caller.account_id) if custom_keys(body) else {}
-    filter_ = parse_filter(body, definitions, backend_of(session))
-    return OrjsonResponse(await list_contacts(session, caller.account_id, query, filter_))
+    definitions = {}
+    if custom_keys(body):
+        db: Database = request.app.state.db
+        async with db.reader() as session:
+            definitions = await contact_definitions(session, caller.account_id)
+    filter_ = parse_filter(body, definitions, conn.backend)
+    return OrjsonResponse(await list_contacts(conn, caller.account_id, query, filter_))
 
 
 @router.get(
@@ -175,16 +187,14 @@ async def filter_route(
 async def show_route(
     request: Request,
     caller: Reader,
-    session: SessionDep,
+    conn: ReadConnectionDep,
     contact_id: str,
     include_contact_inboxes: IncludeParam = None,
 ) -> Response:
     """One contact of the account."""
     include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
-    contact = await get_contact(session, caller.account_id, contact_id)
-    return OrjsonResponse(
-        {"payload": await render(session, contact, include_contact_inboxes=include)}
-    )
+    document = await contact_document(conn, caller.account_id, contact_id, contact_inboxes=include)
+    return OrjsonResponse({"payload": document})
 
 
 @router.post(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contacts.fields import (
     ContactInput,
+    attributes_too_large,
     parse_contact_fields,
     parse_inbox_field,
     parse_source_field,
@@ -163,6 +164,24 @@ async def check_definitions(session: AsyncSession, account_id: int, data: Contac
     data.problems += problems
 
 
+def _stored_attributes(data: ContactInput, contact: Contact | None) -> dict[str, Any]:
+    """The JSON attributes to store: those sent (normalised), merged into the contact's on an
+    update. One that would exceed limits().max_attributes_bytes once stored is a problem
+    appended to data.problems: the request's object is checked alone by the field rules, but
+    normalised values may grow and repeated merges add up."""
+    stored: dict[str, Any] = {}
+    for key in JSON_FIELDS:
+        sent = data.values.get(key)
+        if sent is None or any(a == key or a.startswith(key + ".") for a, _ in data.problems):
+            continue  # not sent, or refused already
+        value = sent if contact is None else {**(getattr(contact, key) or {}), **sent}
+        problem = attributes_too_large(key, value, merged=contact is not None)
+        if problem is not None:
+            data.problems.append((key, problem))
+        stored[key] = value
+    return stored
+
+
 def _derive_name(values: dict[str, Any], first: str, last: str) -> None:
     """first_name/last_name without name: name is the non-empty ones joined by a space."""
     if "name" in values or not ({"first_name", "last_name"} & values.keys()):
@@ -248,6 +267,7 @@ async def create_contact(
     account, and with it the inbox) raises, as a 404, and ends the transaction on PostgreSQL.
     """
     await check_definitions(session, account_id, data)
+    _stored_attributes(data, None)
     if data.problems:
         raise await validation_error(session, account_id, data)
     values = dict(data.values)
@@ -307,6 +327,7 @@ async def update_contact(session: AsyncSession, contact: Contact, data: ContactI
     """
     account_id, own_id = contact.account_id, contact.id  # a refused savepoint expires contact
     await check_definitions(session, account_id, data)
+    stored = _stored_attributes(data, contact)
     if data.problems:
         raise await validation_error(session, account_id, data, own_id)
     values = dict(data.values)
@@ -321,7 +342,7 @@ async def update_contact(session: AsyncSession, contact: Contact, data: ContactI
         async with guarded:
             for key, value in values.items():
                 if key in JSON_FIELDS:
-                    value = {**(getattr(contact, key) or {}), **value}
+                    value = stored[key]
                 setattr(contact, key, value)
             contact.updated_at = now_epoch()
             await session.flush()

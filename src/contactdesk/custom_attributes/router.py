@@ -23,8 +23,11 @@ from contactdesk.custom_attributes.service import (
 from contactdesk.db import SessionDep
 from contactdesk.errors import InvalidParameter
 from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
+from contactdesk.routing import LeanRoute
 
-router = APIRouter(tags=["custom attributes"], default_response_class=OrjsonResponse)
+router = APIRouter(
+    tags=["custom attributes"], default_response_class=OrjsonResponse, route_class=LeanRoute
+)
 
 ModelParam = Annotated[
     str | None,

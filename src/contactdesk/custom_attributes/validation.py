@@ -2,7 +2,8 @@
 
 Only keys with a definition are checked; others stay free-form. A sent null is always allowed
 (it clears the value). Accepted values are stored normalised:
-- text: a string; a regex_pattern must match the whole value.
+- text: a string; a regex_pattern must match the whole value (RE2, patterns.py); a value whose
+  stored pattern RE2 cannot use is refused, as it cannot be checked.
 - number, currency, percent: a JSON number or a numeric string, stored as a number (an int
   when the text is integral, like "12"); NaN and infinities are refused.
 - link: an http(s) URL.
@@ -14,19 +15,16 @@ Only keys with a definition are checked; others stay free-form. A sent null is a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-import regex
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contactdesk.custom_attributes import patterns
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.custom_attribute import CONTACT_ATTRIBUTE
 from contactdesk.models.tenancy import tenant_select
 from contactdesk.values import MAX_URL, is_http_url, iso_date, parse_bool, parse_number
-
-# An administrator's pattern may backtrack for minutes on a short value (say (a+)+b); the
-# regex module stops it, where re cannot, and the value is refused.
-PATTERN_SECONDS = 0.05
 
 
 class Invalid(Exception):
@@ -50,11 +48,15 @@ def _text(definition: CustomAttributeDefinition, value: Any) -> str:
     if not isinstance(value, str):
         raise Invalid(f"Custom attribute {key} must be a string")
     pattern = definition.regex_pattern
-    try:
-        matched = not pattern or regex.fullmatch(pattern, value, timeout=PATTERN_SECONDS)
-    except TimeoutError:
-        raise Invalid(f"Custom attribute {key} is too slow to check against its pattern") from None
-    if not matched:
+    if not pattern:
+        return value
+    compiled = patterns.compile_pattern(pattern)
+    if compiled.problem is not None:
+        # Stored before patterns were held to RE2's bounds: the value cannot be checked.
+        raise Invalid(
+            f"Custom attribute {key} can't be checked against its pattern: {compiled.problem}"
+        )
+    if not compiled.fullmatch(value):
         if definition.regex_cue:
             raise Invalid(f"Custom attribute {key} is invalid: {definition.regex_cue}")
         raise Invalid(f"Custom attribute {key} must match the pattern {pattern}")
@@ -134,14 +136,66 @@ async def check_custom_attributes(
     definitions = await contact_definitions(session, account_id)
     if not definitions:
         return sent, []
+    if _pattern_work_is_heavy(definitions, sent):
+        # RE2 releases the GIL while it compiles and matches: the loop serves other requests.
+        return await asyncio.to_thread(check_values, definitions, sent)
+    return check_values(definitions, sent)
+
+
+def _pattern_work_is_heavy(
+    definitions: dict[str, CustomAttributeDefinition], sent: dict[str, Any]
+) -> bool:
+    """Whether checking sent may compile a pattern or match more than INLINE_WORK steps."""
+    work = 0
+    for key, value in sent.items():
+        definition = definitions.get(key)
+        if (
+            definition is None
+            or definition.attribute_display_type != "text"
+            or not definition.regex_pattern
+            or not isinstance(value, str)
+        ):
+            continue
+        found = patterns.cached(definition.regex_pattern)
+        if found is None:
+            return True
+        work += found.cost(value)
+    return work > patterns.INLINE_WORK
+
+
+def _spend(definition: CustomAttributeDefinition, value: Any, budget: int) -> int:
+    """The steps matching value against definition's pattern may take (0 without one);
+    Invalid when they are more than the request has left (patterns.MATCH_BUDGET)."""
+    if definition.attribute_display_type != "text" or not definition.regex_pattern:
+        return 0
+    if not isinstance(value, str):
+        return 0
+    compiled = patterns.compile_pattern(definition.regex_pattern)
+    if compiled.problem is not None:
+        return 0  # nothing is matched: check_value says it can't be checked
+    cost = compiled.cost(value)
+    if cost > budget:
+        raise Invalid(
+            f"Custom attribute {definition.attribute_key} is too long to check against its pattern"
+        )
+    return cost
+
+
+def check_values(
+    definitions: dict[str, CustomAttributeDefinition], sent: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """check_custom_attributes once the definitions are read (no I/O: it may run in a
+    thread)."""
     normalised: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
+    budget = patterns.MATCH_BUDGET
     for key, value in sent.items():
         definition = definitions.get(key)
         if definition is None:
             normalised[key] = value
             continue
         try:
+            budget -= _spend(definition, value, budget)
             normalised[key] = check_value(definition, value)
         except Invalid as error:
             problems.append((f"custom_attributes.{key}", str(error)))

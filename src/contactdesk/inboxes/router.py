@@ -11,8 +11,9 @@ from contactdesk.inboxes import schemas
 from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import list_inboxes
 from contactdesk.responses import OrjsonResponse, errors
+from contactdesk.routing import LeanRoute
 
-router = APIRouter(tags=["inboxes"], default_response_class=OrjsonResponse)
+router = APIRouter(tags=["inboxes"], default_response_class=OrjsonResponse, route_class=LeanRoute)
 
 
 @router.get(

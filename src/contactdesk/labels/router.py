@@ -12,8 +12,9 @@ from contactdesk.db import SessionDep
 from contactdesk.labels import schemas
 from contactdesk.labels.service import labels_of, parse_labels_body, replace_labels
 from contactdesk.responses import OrjsonResponse, errors, request_body
+from contactdesk.routing import LeanRoute
 
-router = APIRouter(tags=["labels"], default_response_class=OrjsonResponse)
+router = APIRouter(tags=["labels"], default_response_class=OrjsonResponse, route_class=LeanRoute)
 
 
 @router.get(

@@ -10,4 +10,7 @@ class LabelList(BaseModel):
 
 
 class LabelsBody(BaseModel):
-    labels: list[str] = Field(description="Replaces the contact's labels; [] clears them")
+    labels: list[str] = Field(
+        description="Replaces the contact's labels; [] clears them. At most 100 distinct "
+        "labels (CONTACTDESK_MAX_LABELS), the most a contact may hold"
+    )

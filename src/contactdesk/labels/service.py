@@ -11,23 +11,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.db import backend_of
 from contactdesk.errors import ValidationFailed
+from contactdesk.limits import limits
 from contactdesk.models import ContactLabel, Label
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import tenant_delete, tenant_select
 from contactdesk.values import has_nul
 
 MAX_LABEL = 255
+# Rows per statement when labels are created or looked up: 3 bind parameters a row keeps an
+# insert far below PostgreSQL's 32,767 per statement and SQLite's 32,766, whatever the caps.
+CHUNK = 1000
 
 
 def _labels_error(message: str) -> ValidationFailed:
     return ValidationFailed([("labels", message)])
 
 
+def too_many_labels(most: int) -> str:
+    return f"Labels is too long (maximum is {most} labels)"
+
+
 def parse_labels_body(body: dict[str, Any]) -> list[str]:
-    """Trimmed, 1-255 characters, no commas; duplicates ignoring case keep the first spelling."""
+    """Trimmed, 1-255 characters, no commas; duplicates ignoring case keep the first spelling;
+    at most limits().max_labels distinct names."""
     raw = body.get("labels")
     if not isinstance(raw, list):
         raise _labels_error("Labels is invalid")
+    most = limits().max_labels
     names: list[str] = []
     seen: set[str] = set()
     for item in raw:
@@ -41,6 +51,8 @@ def parse_labels_body(body: dict[str, Any]) -> list[str]:
         if "," in name:
             raise _labels_error("Labels can't contain a comma")
         if name.lower() not in seen:
+            if len(names) >= most:
+                raise _labels_error(too_many_labels(most))
             seen.add(name.lower())
             names.append(name)
     return names
@@ -61,15 +73,19 @@ async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str])
     """Ids of the account's labels, creating the missing ones (safe under concurrency)."""
     insert = pg_insert if backend_of(session) == "postgresql" else sqlite_insert
     now = now_epoch()
-    await session.execute(
-        insert(Label)
-        .values([{"account_id": account_id, "name_lower": n, "created_at": now} for n in lowered])
-        .on_conflict_do_nothing(index_elements=["account_id", "name_lower"])
-    )
-    rows = await session.execute(
-        tenant_select(account_id, Label.name_lower, Label.id).where(Label.name_lower.in_(lowered))
-    )
-    return {name: label_id for name, label_id in rows.all()}
+    ids: dict[str, int] = {}
+    for start in range(0, len(lowered), CHUNK):
+        chunk = lowered[start : start + CHUNK]
+        await session.execute(
+            insert(Label)
+            .values([{"account_id": account_id, "name_lower": n, "created_at": now} for n in chunk])
+            .on_conflict_do_nothing(index_elements=["account_id", "name_lower"])
+        )
+        rows = await session.execute(
+            tenant_select(account_id, Label.name_lower, Label.id).where(Label.name_lower.in_(chunk))
+        )
+        ids.update({name: label_id for name, label_id in rows.all()})
+    return ids
 
 
 async def replace_labels(

@@ -1,0 +1,116 @@
+"""python -m bench.cpu --database-url URL [--scenarios list_p1,show] [--seconds 8]
+
+CPU time one worker spends per request, by scenario, next to the baseline app's: the
+worker's user + system time (from /proc) over a wrk run, divided by the requests served.
+Unlike requests per second, this hardly moves when other work shares the machine, so it
+is the figure to compare while changing the request path (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.__main__ import V2, Server, descendants, free_port, scenarios, wait_idle, warm_up
+from bench.load import load, remove_created
+from bench.wrk import parse
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def measure(pid: int, url: str, seconds: int, lua: str | None, headers: dict[str, str]) -> float:
+    """Microseconds of the worker's CPU per request."""
+    command = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if lua is not None:
+            script = Path(tmp) / "s.lua"
+            script.write_text(lua)
+            command += ["-s", str(script)]
+        subprocess.run([*command[:3], "-d2s", *command[4:], url], capture_output=True, check=True)
+        before = cpu_seconds(pid)
+        done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+        after = cpu_seconds(pid)
+    result = parse(done.stdout)
+    requests = result.rps * seconds
+    return 1e6 * (after - before) / requests
+
+
+def worker(server: Server) -> int:
+    children = descendants(server.process.pid)
+    return children[-1] if children else server.process.pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--scenarios", default="list_p1,show,filter_email_eq,create,update")
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args(argv)
+    url = args.database_url
+    bench = load(url, args.contacts)
+    auth = base64.b64encode(f"{bench.api_key}:{bench.api_secret}".encode()).decode()
+    auth_headers = {"Authorization": f"Basic {auth}"}
+    env = {**os.environ, "CONTACTDESK_DATABASE_URL": url, "CONTACTDESK_LOG_LEVEL": "warning"}
+    figures: dict[str, float] = {}
+    if url.startswith("postgres"):
+        port = free_port()
+        base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
+        baseline = Server(
+            [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port),
+             "--log-level", "warning", "--no-access-log"],
+            base_env,
+            f"http://127.0.0.1:{port}/baseline",
+        )
+        try:
+            figures["baseline_page"] = measure(
+                worker(baseline), f"http://127.0.0.1:{port}/baseline", args.seconds, None, {}
+            )
+        finally:
+            baseline.stop()
+    port = free_port()
+    contactdesk = str(Path(sys.executable).parent / "contactdesk")
+    server = Server(
+        [contactdesk, "serve", "--workers", "1", "--port", str(port)],
+        env,
+        f"http://127.0.0.1:{port}/healthz",
+    )
+    wanted = args.scenarios.split(",")
+    try:
+        pid = worker(server)
+        for name, path, lua in scenarios(bench):
+            if name not in wanted:
+                continue
+            wait_idle(url)
+            target = f"http://127.0.0.1:{port}{V2}{path}" if lua is None else (
+                f"http://127.0.0.1:{port}"
+            )
+            if lua is None:
+                warm_up(target, auth_headers)
+            headers = auth_headers if lua is None else {}
+            figures[name] = measure(pid, target, args.seconds, lua, headers)
+    finally:
+        server.stop()
+        remove_created(url, bench.account_id)
+    base = figures.get("baseline_page")
+    print(f"{'scenario':22s} {'CPU us/req':>11s} {'x baseline':>11s}")
+    for name, micros in figures.items():
+        ratio = f"{micros / base:.2f}" if base else "-"
+        print(f"{name:22s} {micros:11.0f} {ratio:>11s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Hot reads on the database driver itself.
+
+SQLAlchemy composes every statement (Core expressions, built once per shape and kept by the
+code that builds them); on PostgreSQL the hot reads then run on asyncpg directly: each
+statement is compiled once to its SQL text and parameter order, and asyncpg keeps it prepared
+on each connection. The session machinery around a SQLAlchemy execution (sessions, result
+metadata, row processing, the greenlet bridge) cost more CPU than the query itself
+(docs/performance.md, issue 10). SQLite reads go through a SQLAlchemy Core connection, whose
+statement cache does the same work there.
+
+Rows come back as tuples (asyncpg Records or SQLAlchemy Rows): read them by position.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+# Server settings of every PostgreSQL connection the service opens (db.create_engine too).
+PG_SERVER_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
+
+CUSTOM_PLANS = "SET plan_cache_mode = force_custom_plan"
+CACHED_PLANS = "RESET plan_cache_mode"
+
+
+class ReadConnection(Protocol):
+    """One connection a request reads with, outside any transaction of its own."""
+
+    backend: str
+    database: str  # which database (its URL without the password), for per-database caches
+
+    async def fetch(
+        self, statement: sa.Executable, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]: ...
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any: ...
+
+    def custom_plans(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Statements in the block are planned for their values (PostgreSQL)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement's SQL for asyncpg: the text pieces around the parameters SQLAlchemy expands
+    at execution (rendered integers such as the account id, or a list of values), and the
+    names of its $n parameters in order."""
+
+    pieces: tuple[str, ...]
+    # Between the pieces: (name, rendered) - rendered integers, or one $n per list value.
+    expanded: tuple[tuple[str, bool], ...]
+    names: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    processors: tuple[Any, ...]
+    element_processors: dict[str, Any]
+
+    def run(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL text and the argument list for these parameters."""
+        values = []
+        for name, default, processor in zip(
+            self.names, self.defaults, self.processors, strict=True
+        ):
+            value = params.get(name, default)
+            values.append(processor(value) if processor is not None else value)
+        if not self.expanded:
+            return self.pieces[0], values
+        out = [self.pieces[0]]
+        for (name, rendered), piece in zip(self.expanded, self.pieces[1:], strict=True):
+            if rendered:
+                out.append(_literal(params[name]))
+            else:
+                items = list(params[name])
+                if not items:
+                    raise ValueError(f"an empty list for the IN parameter {name!r}")
+                processor = self.element_processors.get(name)
+                first = len(values) + 1
+                out.append(", ".join(f"${n}" for n in range(first, first + len(items))))
+                values += [processor(v) for v in items] if processor is not None else items
+            out.append(piece)
+        return "".join(out), values
+
+
+def _literal(value: Any) -> str:
+    """Only integers are ever rendered into SQL text (ids); anything else is a bug."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return ", ".join(str(int(v)) for v in value)
+    raise TypeError(f"only integers are rendered into SQL, not {value!r}")
+
+
+_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+_COMPILED: dict[sa.Executable, _Compiled] = {}
+# Statements are built once per shape by their owners; a bound here keeps a bug from growing
+# the cache without end.
+MAX_COMPILED = 4096
+
+
+def compile_for_asyncpg(statement: sa.Executable) -> _Compiled:
+    found = _COMPILED.get(statement)
+    if found is not None:
+        return found
+    compiled = statement.compile(dialect=_DIALECT)  # type: ignore[attr-defined]
+    rendered = {bind.key for bind in compiled.literal_execute_params}
+    listed = {bind.key for bind in compiled.post_compile_params}
+    binds = compiled.binds
+    pieces: list[str] = []
+    expanded: list[tuple[str, bool]] = []
+    rest: str = compiled.string
+    while "__[POSTCOMPILE_" in rest:
+        before, _, after = rest.partition("__[POSTCOMPILE_")
+        name, _, rest = after.partition("]")
+        pieces.append(before)
+        expanded.append((name, name in rendered))
+    pieces.append(rest)
+    names = tuple(n for n in compiled.positiontup or () if n not in rendered and n not in listed)
+    defaults = tuple(binds[name].effective_value for name in names)
+    processors = tuple(binds[name].type._cached_bind_processor(_DIALECT) for name in names)
+    element_processors = {
+        name: binds[name].type._cached_bind_processor(_DIALECT) for name in listed
+    }
+    result = _Compiled(
+        tuple(pieces), tuple(expanded), names, defaults, processors, element_processors
+    )
+    if len(_COMPILED) < MAX_COMPILED:
+        _COMPILED[statement] = result
+    return result
+
+
+class AsyncpgReader:
+    backend = "postgresql"
+
+    def __init__(self, connection: asyncpg.Connection, database: str) -> None:
+        self.connection = connection
+        self.database = database
+        self.dirty = False
+
+    async def fetch(
+        self, statement: sa.Executable, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        sql, args = compile_for_asyncpg(statement).run(params)
+        rows: list[Any] = await self.connection.fetch(sql, *args)
+        return rows
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        sql, args = compile_for_asyncpg(statement).run(params)
+        return await self.connection.fetchval(sql, *args)
+
+    @contextlib.asynccontextmanager
+    async def custom_plans(self) -> AsyncIterator[None]:
+        self.dirty = True  # until the reset ran: a connection left half-way is closed
+        await self.connection.execute(CUSTOM_PLANS)
+        yield
+        await self.connection.execute(CACHED_PLANS)
+        self.dirty = False
+
+
+class CoreReader:
+    """SQLite (and any other database): a SQLAlchemy Core connection."""
+
+    def __init__(self, connection: AsyncConnection, backend: str, database: str) -> None:
+        self.connection = connection
+        self.backend = backend
+        self.database = database
+
+    async def fetch(
+        self, statement: sa.Executable, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        return (await self.connection.execute(statement, dict(params))).all()
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        return (await self.connection.execute(statement, dict(params))).scalar()
+
+    @contextlib.asynccontextmanager
+    async def custom_plans(self) -> AsyncIterator[None]:
+        yield
+
+
+class _NoReset(asyncpg.Connection):  # type: ignore[misc]
+    """Read connections hold no session state between requests (custom_plans resets its own
+    setting, and a connection released half-way through it is closed), so the pool's reset
+    query on every release (RESET ALL, UNLISTEN *, ...), a round trip, is skipped."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+class ReadPool:
+    """The connections hot reads use: an asyncpg pool on PostgreSQL, the engine's pool on
+    SQLite. Created lazily, in the event loop that serves requests."""
+
+    def __init__(self, engine: AsyncEngine, dsn: str | None, size: int) -> None:
+        self.engine = engine
+        self.backend = engine.dialect.name
+        self.database = str(engine.url)
+        self.dsn = dsn
+        self.size = size
+        self._pool: asyncpg.Pool | None = None
+
+    async def _asyncpg_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            pool = asyncpg.create_pool(
+                self.dsn,
+                min_size=0,
+                max_size=self.size,
+                server_settings=PG_SERVER_SETTINGS,
+                connection_class=_NoReset,
+            )
+            await pool
+            if self._pool is None:
+                self._pool = pool
+            else:  # another request created one meanwhile
+                await pool.close()
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[ReadConnection]:
+        if self.dsn is None:
+            async with self.engine.connect() as connection:
+                yield CoreReader(connection, self.backend, self.database)
+            return
+        pool = await self._asyncpg_pool()
+        raw = await pool.acquire()
+        reader = AsyncpgReader(raw, self.database)
+        try:
+            yield reader
+        finally:
+            if reader.dirty:
+                raw.terminate()
+            await pool.release(raw)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
