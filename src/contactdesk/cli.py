@@ -101,6 +101,8 @@ def serve(
     """Serve the API (refuses an unmigrated database)."""
     import uvicorn
 
+    from contactdesk.transport import PROTOCOL
+
     _ensure_migrated()
     uvicorn.run(
         "contactdesk.app:create_app",
@@ -108,6 +110,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        http=PROTOCOL,  # uvicorn's httptools protocol, with bounds on the request head
         log_level=get_settings().log_level,
         access_log=False,
     )

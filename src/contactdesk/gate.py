@@ -1,24 +1,51 @@
-"""A first-come, first-served limit on the requests a process works on at once.
+"""A first-come, first-served limit on the requests a process works on at once, and the
+bounds on a request body.
 
-Without it, every open connection's request runs at once: dozens of requests interleave in
-one event loop, each holding a PostgreSQL backend, and the CPU is shared out unevenly, so some
-requests take many times the median (see docs/performance.md). With it, requests beyond the
-limit wait in arrival order (asyncio.Semaphore hands a released slot to the oldest waiter),
-and each admitted request finishes quickly. A request's body is read before it takes a slot,
-and the slot is given back as soon as its last response byte is handed to the server, so a
-slow client holds no slot.
+Without the limit, every open connection's request runs at once: dozens of requests
+interleave in one event loop, each holding a PostgreSQL backend, and the CPU is shared out
+unevenly, so some requests take many times the median (see docs/performance.md). With it,
+requests beyond the limit wait in arrival order (asyncio.Semaphore hands a released slot to
+the oldest waiter), and each admitted request finishes quickly. The slot is given back as soon
+as the request's last response byte is handed to the server, so a slow reader holds no slot.
+
+A request's body is read whole before it takes a slot, whatever its size, within the bounds
+of contactdesk.limits (read when the request arrives):
+
+* a Content-Length over `max_body_bytes` is answered 413 before any of the body is read; a
+  chunked body is cut off with a 413 as soon as it passes the limit;
+* a body that has not fully arrived `body_timeout_seconds` after the request reached the
+  gate is answered 408;
+* both close the connection (`connection: close`: the server closes it once the answer is
+  written), since the rest of the body was never read. A client that leaves mid-body is
+  dropped: the service never sees its request.
+
+A request without a body (no Content-Length, no Transfer-Encoding: a GET) costs one look at
+its headers. A body that has already arrived when the gate asks for it (a small POST, whose
+body comes with its head) is taken without arming a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contactdesk.limits import limits
+from contactdesk.transport import send_refusal
+
 # Never queued: a health check must answer while the service is busy.
 UNGATED_PATHS = frozenset({"/healthz"})
-# Bodies up to this size are read before a slot is taken; a larger upload streams in the slot.
-BUFFERED_BODY = 1024 * 1024
+
+
+def body_too_large(limit: int) -> str:
+    return f"Request body is too large (the limit is {limit} bytes)"
+
+
+def body_too_slow(seconds: float) -> str:
+    return f"Request body did not arrive in time (the limit is {seconds:g} s)"
 
 
 class RequestGate:
@@ -28,12 +55,26 @@ class RequestGate:
         self._slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.limit <= 0 or scope["type"] != "http" or scope["path"] in UNGATED_PATHS:
+        if scope["type"] != "http" or scope["path"] in UNGATED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        length: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if chunked or (length is not None and length != b"0"):
+            replay = await _read_body(receive, send, None if chunked else length)
+            if replay is None:
+                return  # refused, or the client left
+            receive = replay
+        if self.limit <= 0:
             await self.app(scope, receive, send)
             return
         if self._slots is None:  # created in the serving event loop
             self._slots = asyncio.Semaphore(self.limit)
-        replay = await _read_body(receive)
         slots = self._slots
         await slots.acquire()
         released = False
@@ -50,37 +91,85 @@ class RequestGate:
             await send(message)
 
         try:
-            await self.app(scope, replay, gated_send)
+            await self.app(scope, receive, gated_send)
         finally:
             release()
 
 
-async def _read_body(receive: Receive) -> Receive:
-    """Read the request body now (up to BUFFERED_BODY bytes) and hand it to the app as one
-    message; the rest of a larger body, and whatever the server sends next (a disconnect),
-    follow from the server as usual."""
-    chunks: list[bytes] = []
-    size = 0
-    first: Message | None = None
-    while size <= BUFFERED_BODY:
-        message = await receive()
+async def _read_body(receive: Receive, send: Send, length: bytes | None) -> Receive | None:
+    """Read the whole body (of `length` bytes, or chunked when None) within the bounds, and
+    return a receive that hands it to the app as one message; None when the request was
+    answered here (413, 408) or the client left."""
+    bounds = limits()
+    most = bounds.max_body_bytes
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            declared = most + 1  # the server checks Content-Length; never here
+        if declared > most:
+            await send_refusal(send, 413, body_too_large(most), close=True)
+            return None
+    deadline = asyncio.get_running_loop().time() + bounds.body_timeout_seconds
+    try:
+        message = await _receive_by(receive, deadline)
         if message["type"] != "http.request":
-            first = message  # the client left before the body was complete
-            break
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if not message.get("more_body", False):
-            break
-    if first is None:
-        more = size > BUFFERED_BODY
-        first = {"type": "http.request", "body": b"".join(chunks), "more_body": more}
-    pending: Message | None = first
+            return None  # the client left before the body was complete
+        if message.get("more_body", False):  # the body comes in parts: gather them
+            chunks = [message.get("body", b"")]
+            size = len(chunks[0])
+            while size <= most:
+                message = await _receive_by(receive, deadline)
+                if message["type"] != "http.request":
+                    return None
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if not message.get("more_body", False):
+                    break
+            message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        if len(message.get("body", b"")) > most:
+            await send_refusal(send, 413, body_too_large(most), close=True)
+            return None
+    except TimeoutError:
+        await send_refusal(send, 408, body_too_slow(bounds.body_timeout_seconds), close=True)
+        return None
+    pending: Message | None = message
 
     async def replay() -> Message:
         nonlocal pending
         if pending is not None:
             message, pending = pending, None
             return message
-        return await receive()
+        return await receive()  # after the body: the server's disconnect, as usual
 
     return replay
+
+
+async def _receive_by(receive: Receive, deadline: float) -> Message:
+    """receive(), or TimeoutError at `deadline`. A message that is already there (receive()
+    returns without waiting) arms no timer; only a wait for the client does."""
+    waiting = receive()
+    if not isinstance(waiting, Coroutine):
+        async with asyncio.timeout_at(deadline):
+            return await waiting
+    try:
+        suspended_on = waiting.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await _resume(waiting, suspended_on)
+    finally:
+        waiting.close()  # a receive() cut off by the timer is never resumed
+
+
+@types.coroutine
+def _resume(
+    started: Coroutine[Any, Any, Message], suspended_on: Any
+) -> Generator[Any, Any, Message]:
+    """Finish a coroutine that was stepped once and suspended on `suspended_on`: wait for that
+    (as the event loop would have), then run the coroutine on from where it stopped."""
+    yield suspended_on
+    message: Message = yield from started
+    return message
