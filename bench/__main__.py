@@ -1,4 +1,7 @@
-"""python -m bench --database-url URL --contacts N --duration SECONDS --out results.json"""
+"""python -m bench --database-url URL --contacts N --duration SECONDS --out results.json
+
+Exits 1 when a target of bench/targets.py is missed.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +17,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import wrk
+from bench import ceiling, targets, wrk
 from bench.load import BenchData, load, remove_created
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,10 +181,25 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup", type=int, default=3, help="seconds of unrecorded load before each scenario"
     )
     parser.add_argument("--only", help="comma-separated scenario names to run")
+    parser.add_argument(
+        "--ceiling",
+        help="comma-separated read scenarios whose database ceiling pgbench measures in this "
+        f"run (PostgreSQL); their throughput target becomes {targets.CEILING_SHARE:g} x it",
+    )
     args = parser.parse_args(argv)
 
     url: str = args.database_url
-    is_pg = make_url(url).get_backend_name().startswith("postgres")
+    backend = targets.backend_key(make_url(url).get_backend_name())
+    is_pg = backend == "postgresql"
+    only = set(args.only.split(",")) if args.only else None
+    ceiling_names: list[str] = args.ceiling.split(",") if args.ceiling else []
+    for name in ceiling_names:
+        if not is_pg:
+            raise SystemExit("--ceiling needs PostgreSQL (pgbench)")
+        if name not in ceiling.READ_SCENARIOS:
+            raise SystemExit(f"--ceiling {name}: one of {', '.join(ceiling.READ_SCENARIOS)}")
+        if only is not None and name not in only:
+            raise SystemExit(f"--ceiling {name}: the scenario is not in --only")
     print(f"loading {args.contacts} + {args.contacts} contacts into {url} ...", flush=True)
     bench = load(url, args.contacts)
     print(f"load: {bench.load_seconds:.1f} s", flush=True)
@@ -188,8 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     auth = base64.b64encode(f"{bench.api_key}:{bench.api_secret}".encode()).decode()
     auth_headers = {"Authorization": f"Basic {auth}"}
     env = {**os.environ, "CONTACTDESK_DATABASE_URL": url, "CONTACTDESK_LOG_LEVEL": "warning"}
-    only = set(args.only.split(",")) if args.only else None
     results: list[dict[str, Any]] = []
+    selected = [name for name, _, _ in scenarios(bench) if only is None or name in only]
+    # A ratio target needs baseline_page from the same run: it runs whenever one applies.
+    run_baseline = is_pg and (
+        only is None
+        or "baseline_page" in only
+        or targets.needs_baseline(backend, selected, ceiling_names)
+    )
+    run_chatwoot = is_pg and (only is None or "chatwoot_style_list" in only)
+    if run_baseline and only is not None and "baseline_page" not in only:
+        print("baseline_page added: the ratio targets are measured against it", flush=True)
 
     def record(name: str, result: wrk.WrkResult) -> None:
         results.append(
@@ -209,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     run = {"duration": args.duration, "connections": args.connections}
-    if is_pg and (only is None or only & {"baseline_page", "chatwoot_style_list"}):
+    if run_baseline or run_chatwoot:
         port = free_port()
         base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
         server = Server(
@@ -230,14 +258,46 @@ def main(argv: list[str] | None = None) -> int:
             f"http://127.0.0.1:{port}/baseline",
         )
         try:
-            wait_idle(url)
-            baseline_url = f"http://127.0.0.1:{port}/baseline"
-            wrk.run(baseline_url, duration=args.warmup, connections=args.connections)
-            record("baseline_page", wrk.run(baseline_url, **run))
-            wait_idle(url)
-            record("chatwoot_style_list", wrk.run(f"http://127.0.0.1:{port}/chatwoot", **run))
+            if run_baseline:
+                wait_idle(url)
+                baseline_url = f"http://127.0.0.1:{port}/baseline"
+                wrk.run(baseline_url, duration=args.warmup, connections=args.connections)
+                record("baseline_page", wrk.run(baseline_url, **run))
+            if run_chatwoot:
+                wait_idle(url)
+                record("chatwoot_style_list", wrk.run(f"http://127.0.0.1:{port}/chatwoot", **run))
         finally:
             server.stop()
+
+    # With no server running (pgbench opens as many connections as wrk), on the data the
+    # read scenarios then measure.
+    out = Path(args.out)
+    ceilings: dict[str, ceiling.Ceiling] = {}
+    paths = {name: path for name, path, _ in scenarios(bench)}
+    for name in ceiling_names:
+        wait_idle(url)
+        found = ceiling.measure(
+            url,
+            bench,
+            name,
+            paths[name],
+            out.parent / f"{out.stem}-pgbench" / name,
+            duration=args.duration,
+            warmup=args.warmup,
+            connections=args.connections,
+        )
+        ceilings[name] = found
+        p99 = "-" if found.result.p99_ms is None else f"{found.result.p99_ms:8.2f}"
+        print(
+            f"  ceiling {name:14s} {found.result.tps:10.1f} tps    latency avg "
+            f"{found.result.latency_ms:6.2f} ms  p99 {p99} ms  (pgbench, "
+            f"{len(found.script.statements)} statements a request)",
+            flush=True,
+        )
+    if ceilings:
+        explained = out.parent / f"{out.stem}-explain.txt"
+        explained.write_text("\n".join(found.report for found in ceilings.values()))
+        print(f"wrote {explained}", flush=True)
 
     port = free_port()
     contactdesk = str(Path(sys.executable).parent / "contactdesk")
@@ -276,6 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     baseline = next((r["rps"] for r in results if r["name"] == "baseline_page"), None)
     for item in results:
         item["ratio_to_baseline"] = round(item["rps"] / baseline, 3) if baseline else None
+        tps = ceilings[item["name"]].result.tps if item["name"] in ceilings else None
+        item["ceiling_tps"] = None if tps is None else round(tps, 1)
+        item.update(targets.judge(backend, item, baseline, tps))
+    rss = targets.judge_rss(backend, max_rss)
+    missed = [item["name"] for item in results if item["verdict"] == "fail"]
+    if rss["verdict"] == "fail":
+        missed.append("max_rss_mb")
     summary = {
         "database": make_url(url).get_backend_name(),
         "contacts": args.contacts,
@@ -284,18 +351,54 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": results,
         "load_seconds": round(bench.load_seconds, 1),
         "max_rss_mb": round(max_rss, 1),
+        "targets": {
+            "backend": backend,
+            "contacts": targets.SCALE.get(backend),
+            "scenarios": {
+                name: asdict(target) for name, target in targets.TARGETS.get(backend, {}).items()
+            },
+            "max_rss_mb": targets.MAX_RSS_MB.get(backend),
+            "ceiling_share": targets.CEILING_SHARE,
+        },
+        "ceilings": {name: found.as_json() for name, found in ceilings.items()},
+        "max_rss_verdict": rss["verdict"],
+        "missed": missed,
+        "passed": not missed,
     }
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\n{'scenario':22s} {'req/s':>10s} {'p50 ms':>9s} {'p99 ms':>9s} {'x baseline':>10s}")
-    for item in results:
+    print_table(summary)
+    print(f"wrote {args.out}")
+    return 1 if missed else 0
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    print(
+        f"\n{'scenario':22s} {'req/s':>10s} {'p50 ms':>9s} {'p99 ms':>9s} {'x baseline':>10s} "
+        f"{'ceiling':>9s}  {'target':44s} verdict"
+    )
+    for item in summary["scenarios"]:
         ratio = "-" if item["ratio_to_baseline"] is None else f"{item['ratio_to_baseline']:.3f}"
+        ceiling_tps = "-" if item["ceiling_tps"] is None else f"{item['ceiling_tps']:.1f}"
         print(
             f"{item['name']:22s} {item['rps']:10.1f} {item['p50_ms']:9.2f} "
-            f"{item['p99_ms']:9.2f} {ratio:>10s}"
+            f"{item['p99_ms']:9.2f} {ratio:>10s} {ceiling_tps:>9s}  {item['target'] or '-':44s} "
+            f"{targets.verdict_text(item)}"
         )
-    print(f"load_seconds {summary['load_seconds']}  max_rss_mb {summary['max_rss_mb']}")
-    print(f"wrote {args.out}")
-    return 0
+    bound = summary["targets"]["max_rss_mb"]
+    rss_target = "-" if bound is None else f"<= {bound:g} MB"
+    rss_verdict = {"pass": "PASS", "fail": "FAIL", None: "-"}[summary["max_rss_verdict"]]
+    print(f"{'max_rss_mb':22s} {summary['max_rss_mb']:10.1f} {rss_target:>52s}  {rss_verdict}")
+    print(f"load_seconds {summary['load_seconds']}")
+    scale = summary["targets"]["contacts"]
+    if scale is not None and scale != summary["contacts"]:
+        print(
+            f"note: the {summary['targets']['backend']} targets are set for {scale:,} contacts; "
+            f"this run loaded {summary['contacts']:,}"
+        )
+    if summary["missed"]:
+        print(f"targets missed: {', '.join(summary['missed'])}")
+    else:
+        print("every target checked in this run was met")
 
 
 if __name__ == "__main__":

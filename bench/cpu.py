@@ -69,8 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
         baseline = Server(
-            [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.baseline_app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
             base_env,
             f"http://127.0.0.1:{port}/baseline",
         )
@@ -94,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             if name not in wanted:
                 continue
             wait_idle(url)
-            target = f"http://127.0.0.1:{port}{V2}{path}" if lua is None else (
-                f"http://127.0.0.1:{port}"
+            target = (
+                f"http://127.0.0.1:{port}{V2}{path}"
+                if lua is None
+                else (f"http://127.0.0.1:{port}")
             )
             if lua is None:
                 warm_up(target, auth_headers)

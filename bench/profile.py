@@ -109,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             if name not in wanted:
                 continue
             wait_idle(args.database_url)
-            target = f"{'http://127.0.0.1:'}{port}{V2}{path}" if lua is None else (
-                f"http://127.0.0.1:{port}"
+            target = (
+                f"{'http://127.0.0.1:'}{port}{V2}{path}"
+                if lua is None
+                else (f"http://127.0.0.1:{port}")
             )
             headers = auth_headers if lua is None else {}
             if lua is None:
@@ -130,9 +132,19 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     subprocess.run(
                         [
-                            py_spy, "record", "--pid", str(pid), "--duration",
-                            str(args.seconds), "--rate", "250", "--format", "raw",
-                            "--output", str(raw), "--nonblocking",
+                            py_spy,
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--duration",
+                            str(args.seconds),
+                            "--rate",
+                            "250",
+                            "--format",
+                            "raw",
+                            "--output",
+                            str(raw),
+                            "--nonblocking",
                         ],
                         check=True,
                         capture_output=True,

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from contactdesk.contacts.counters import SHARDS
+from contactdesk.contacts.fields import attributes_too_large
 from contactdesk.db import backend_of
 from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.limits import limits
 from contactdesk.models import Contact, ContactCounter, ContactInbox, ContactLabel
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import keyed_by_parent, tenant_select, tenant_update
@@ -123,6 +125,48 @@ async def _lock_pair(session: AsyncSession, account_id: int, ids: tuple[int, int
     return list(rows.scalars())
 
 
+async def _check_bounds(
+    session: AsyncSession,
+    account_id: int,
+    base: Contact,
+    mergee_id: int,
+    values: dict[str, Any],
+) -> None:
+    """422 naming every field the merged base would hold past its bound (issue 10): its
+    custom_attributes or additional_attributes over limits().max_attributes_bytes as compact
+    JSON, or more than limits().max_labels labels.
+
+    Run before any write, with both contacts locked: every writer of a contact's labels or
+    attributes locks the contact first, so what is counted here is what the merge writes.
+    An object the merge leaves as the base stored it is not checked, as an update does not
+    check a field it does not write (it may predate the bound)."""
+    problems: list[tuple[str, str]] = []
+    for field in JSON_FIELDS:
+        if values[field] == (getattr(base, field) or {}):
+            continue
+        problem = attributes_too_large(field, values[field], merged=True)
+        if problem is not None:
+            problems.append((field, problem))
+    most = limits().max_labels
+    # Labels are one row per lower-cased name: distinct label ids are the union by name.
+    held = await session.execute(
+        tenant_select(account_id, sa.func.count(sa.distinct(ContactLabel.label_id))).where(
+            ContactLabel.contact_id.in_((base.id, mergee_id))
+        )
+    )
+    total = held.scalar_one()
+    if total > most:
+        problems.append(
+            (
+                "labels",
+                f"Labels is too long once merged: {total} labels "
+                f"(maximum is {most} labels per contact)",
+            )
+        )
+    if problems:
+        raise ValidationFailed(problems)
+
+
 async def _union_labels(
     session: AsyncSession, account_id: int, base_id: int, mergee_id: int
 ) -> None:
@@ -162,14 +206,17 @@ async def merge_contacts(
       (FIX: the reference loses them).
     - The mergee is deleted before the base is written, which frees its email, phone number
       and identifier for the base under the per-account unique constraints.
+    - A merge that would leave the base past a bound (attributes' size, labels per contact)
+      is a 422 naming the field, and writes nothing (_check_bounds).
     """
     contacts = await _lock_pair(session, account_id, (base_id, mergee_id))
     found = {contact.id: contact for contact in contacts}
     base, mergee = found.get(base_id), found.get(mergee_id)
     if base is None or mergee is None:
         raise NotFound()
-    await lock_counter_shards(session, account_id, (base_id, mergee_id))
     values = merged_values(base, mergee)
+    await _check_bounds(session, account_id, base, mergee_id, values)
+    await lock_counter_shards(session, account_id, (base_id, mergee_id))
     try:
         # A savepoint: a refusal leaves the caller's transaction as it was before the merge.
         async with session.begin_nested():
