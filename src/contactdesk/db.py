@@ -69,7 +69,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
-            url, pool_size=8, max_overflow=16, pool_timeout=60, json_deserializer=orjson.loads
+            url,
+            pool_size=8,
+            max_overflow=16,
+            pool_timeout=60,
+            json_deserializer=orjson.loads,
+            # sqlite3 keeps 128 prepared statements per connection by default; a filter at the
+            # caps prepares ~0.6 MB, so 24 connections could hold gigabytes (issue 10). The
+            # hot statements are a dozen or so.
+            connect_args={"cached_statements": 32},
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine

@@ -6,7 +6,7 @@ statement is compiled once to its SQL text and parameter order, and asyncpg keep
 on each connection. The session machinery around a SQLAlchemy execution (sessions, result
 metadata, row processing, the greenlet bridge) cost more CPU than the query itself
 (docs/performance.md, issue 10). SQLite reads go through a SQLAlchemy Core connection, whose
-statement cache does the same work there.
+compiled cache (here bounded in bytes) does the same work there.
 
 Rows come back as tuples (asyncpg Records or SQLAlchemy Rows): read them by position.
 """
@@ -14,9 +14,11 @@ Rows come back as tuples (asyncpg Records or SQLAlchemy Rows): read them by posi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
@@ -100,10 +102,64 @@ def _literal(value: Any) -> str:
     raise TypeError(f"only integers are rendered into SQL, not {value!r}")
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """A least-recently-used cache bounded in bytes: each entry comes with an estimate of
+    what it holds (put's nbytes, or cost(value) when set by item, as SQLAlchemy does with a
+    compiled cache), and the least recently used entries go while the sum passes the budget
+    (the newest entry always stays). Used from the event loop's thread; a race with another
+    thread costs an entry, never an error."""
+
+    def __init__(self, budget: int, cost: Callable[[V], int] | None = None) -> None:
+        self.budget = budget
+        self.cost = cost
+        self.bytes = 0
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        with contextlib.suppress(KeyError):
+            self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: K, value: V, nbytes: int) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1]
+        self._entries[key] = (value, nbytes)
+        self.bytes += nbytes
+        while self.bytes > self.budget and len(self._entries) > 1:
+            try:
+                _, (_, dropped) = self._entries.popitem(last=False)
+            except KeyError:
+                break
+            self.bytes -= dropped
+
+    def __setitem__(self, key: K, value: V) -> None:
+        assert self.cost is not None, "a cache set by item needs a cost function"
+        self.put(key, value, self.cost(value))
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+
+
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-_COMPILED: dict[sa.Executable, _Compiled] = {}
-# Statements are built once per shape by their owners; a bound here keeps a bug from growing
-# the cache without end.
+# A statement's SQL for asyncpg, for as long as the statement lives: its owner keeps it, and
+# bounds what it keeps (contacts/queries.py keeps page and count statements in a BoundedCache;
+# the other hot statements are module constants). An entry is the SQL text and a few tuples:
+# 1-2 KB for a list or a one-condition filter, 5-15 KB for 50 conditions (the caps), whatever
+# their values. MAX_COMPILED keeps a bug (statements built per request) from growing it without
+# end: past it, a statement is compiled each time it runs.
+_COMPILED: weakref.WeakKeyDictionary[sa.Executable, _Compiled] = weakref.WeakKeyDictionary()
 MAX_COMPILED = 4096
 
 
@@ -166,6 +222,22 @@ class AsyncpgReader:
         self.dirty = False
 
 
+# The compiled statements of Core reads (SQLite's): SQLAlchemy's compiled cache, bounded in
+# bytes instead of the engine's 500 entries (each keeps the statement it compiled alive, and
+# a filter's statement took 4 MB when each of its values had a LIKE of its own). An entry is
+# the statement, its cache key and its compiled form: tracemalloc measured 30-110 bytes per
+# character of SQL (45 KB for a list page of 1,500 characters, 0.4-1.1 MB for a filter of 50
+# conditions, the caps: 5,000-15,000 characters), so an entry is costed at
+# CORE_BYTES_PER_SQL_CHAR per character. The statements are those contacts/queries.py keeps:
+# a cache miss here costs one compile (a few ms), never a build.
+CORE_COMPILED_BYTES = 24 * 1024 * 1024
+CORE_BYTES_PER_SQL_CHAR = 128
+_CORE_COMPILED: BoundedCache[Any, Any] = BoundedCache(
+    CORE_COMPILED_BYTES, lambda compiled: len(compiled.string) * CORE_BYTES_PER_SQL_CHAR
+)
+_CORE_OPTIONS = {"compiled_cache": _CORE_COMPILED}
+
+
 class CoreReader:
     """SQLite (and any other database): a SQLAlchemy Core connection."""
 
@@ -177,10 +249,16 @@ class CoreReader:
     async def fetch(
         self, statement: sa.Executable, params: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
-        return (await self.connection.execute(statement, dict(params))).all()
+        result = await self.connection.execute(
+            statement, dict(params), execution_options=_CORE_OPTIONS
+        )
+        return result.all()
 
     async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        return (await self.connection.execute(statement, dict(params))).scalar()
+        result = await self.connection.execute(
+            statement, dict(params), execution_options=_CORE_OPTIONS
+        )
+        return result.scalar()
 
     @contextlib.asynccontextmanager
     async def custom_plans(self) -> AsyncIterator[None]:

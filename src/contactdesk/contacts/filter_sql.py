@@ -1,9 +1,19 @@
 """POST /contacts/filter, the SQL: the WHERE clause of a parsed filter, from its shape alone
 (contacts/filter_parse.py holds the parser and the operator names).
 
+A condition's values travel as ONE bind parameter, whatever their number (issue 10): on
+PostgreSQL an array (`col = ANY($1)`, `col LIKE ANY($1)`), on SQLite a JSON array text read
+with json_each (`col IN (SELECT value FROM json_each(?))`; LIKE patterns in a materialized CTE
+`fN_patterns AS MATERIALIZED (SELECT value FROM json_each(?))`, probed by `EXISTS (SELECT ...
+WHERE col LIKE fN_patterns.value ESCAPE '\\')`); the negated operators are `(...) IS NOT
+TRUE`, which also matches an empty (NULL) value. A statement's size, compile time and shape
+thus depend on its conditions and joins alone: a LIKE per value once made a filter at the caps
+a statement SQLAlchemy took a quarter of a second and more to compile, on the event loop, once
+per count of values (docs/decisions.md).
+
 Chains of OR and AND are built as shallow trees of parenthesized groups (_balanced): SQLite
 parses `a OR b OR c ...` as a tree as deep as the chain is long and refuses a statement
-deeper than 1000 ("Expression tree is too large"), which 10 conditions of 100 values reach.
+deeper than 1000 ("Expression tree is too large"); the number of conditions is a setting.
 """
 
 from __future__ import annotations
@@ -11,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import Grouping
 
 from contactdesk.contacts.filter_parse import (
@@ -22,12 +34,13 @@ from contactdesk.contacts.filter_parse import (
     LT,
     NOT_CONTAINS,
     NOT_PRESENT,
+    ONE_UNIQUE,
     PRESENCE,
     PRESENT,
     STARTS_WITH,
     Filter,
 )
-from contactdesk.contacts.list_sql import json_text, sort_expression
+from contactdesk.contacts.list_sql import Searched, json_text, sort_expression
 from contactdesk.models import Contact, ContactLabel, Label
 from contactdesk.models.tenancy import keyed_by_parent
 
@@ -54,8 +67,8 @@ class _Group(Grouping[bool]):
     operator = None
 
 
-# Terms per group: a filter at the caps (50 conditions of 100 values) nests a few groups deep,
-# a tree about 100 deep where SQLite allows 1000.
+# Terms per group: a filter at the caps (50 conditions) nests two groups deep, a tree a few
+# dozen deep where SQLite allows 1000.
 GROUP_SIZE = 16
 
 
@@ -71,6 +84,52 @@ def _balanced(
         step = -(-len(terms) // GROUP_SIZE)  # ceiling: at most GROUP_SIZE groups
         terms = [_balanced(join, terms[i : i + step]) for i in range(0, len(terms), step)]
     return _Group(join(*terms))
+
+
+class JsonArray(sa.types.TypeDecorator[list[Any]]):
+    """A list bound as one JSON array text, which SQLite reads with json_each: strings stay
+    TEXT, floats REAL, true and false the integers 1 and 0 (as SQLite stores booleans)."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: list[Any] | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else orjson.dumps(value).decode()
+
+
+def _json_items(name: str) -> sa.TextualSelect:
+    """SQLite: the items of the list parameter `name`, as a one-column subquery (text: a
+    select() of a json_each costs three times as much to build and compile)."""
+    assert name.isidentifier(), name  # the parser's f<index>, never a value
+    items = sa.text(f"SELECT value FROM json_each(:{name})")  # noqa: S608  (a parameter name)
+    return items.bindparams(sa.bindparam(name, type_=JsonArray())).columns(sa.column("value"))
+
+
+def _any_of(backend: str, value: Searched, name: str, item_type: Any) -> sa.ColumnElement[bool]:
+    """value is one of the items of the list parameter `name`: NULL when value is (the items
+    never are); the column's index answers it, as it did an IN list."""
+    if backend == "postgresql":
+        return value == sa.any_(sa.bindparam(name, type_=ARRAY(item_type)))
+    return value.in_(_json_items(name))
+
+
+def _like_any(backend: str, value: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+    """value matches one of the LIKE patterns of the list parameter `name`."""
+    if backend == "postgresql":
+        # Backslash is PostgreSQL's default LIKE escape, as the parser escapes % and _.
+        return value.like(sa.any_(sa.bindparam(name, type_=ARRAY(sa.String))))
+    # The patterns are read once per statement, in a materialized CTE: json_each in the
+    # correlated subquery parsed the JSON again for every row (2-3 times the CPU of a LIKE per
+    # pattern; 1.1-1.2 times with the CTE). SQLite has no default escape: it is said.
+    patterns = _json_items(name).cte(f"{name}_patterns").prefix_with("MATERIALIZED")
+    item = patterns.c.value
+    return sa.select(item).where(value.like(item, escape="\\")).exists()
+
+
+def _not_true(test: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """not_equal_to and does_not_contain: the test fails or the value is empty (NULL), as
+    `value IS NULL OR NOT test`, with the value's SQL written once, not twice."""
+    return test.is_not(sa.true())
 
 
 def _custom_raw(backend: str, name: str) -> sa.ColumnElement[Any]:
@@ -94,13 +153,13 @@ def _custom_value(backend: str, kind: str, name: str) -> sa.ColumnElement[Any]:
     if kind == "c_boolean" and backend != "postgresql":
         return sa.func.json_type(Contact.custom_attributes, key)  # 'true' / 'false'
     if kind == "c_date":
-        text = sa.func.nullif(raw, "")
-        looks_like_date = text.like("____-__-__%")
-        return sa.case((looks_like_date, sa.func.substr(text, 1, 10)))
+        # "" is no date: it does not look like one (nor does NULL)
+        looks_like_date = raw.like("____-__-__%")
+        return sa.case((looks_like_date, sa.func.substr(raw, 1, 10)))
     return sa.func.nullif(raw, "")
 
 
-def _labels_exist(name: str | None) -> sa.ColumnElement[bool]:
+def _labels_exist(backend: str, name: str | None) -> sa.ColumnElement[bool]:
     # Correlated to the outer contact, which the list engine scoped to the account.
     statement = keyed_by_parent(
         sa.select(ContactLabel.contact_id).where(ContactLabel.contact_id == Contact.id)
@@ -108,29 +167,22 @@ def _labels_exist(name: str | None) -> sa.ColumnElement[bool]:
     if name is not None:
         statement = statement.join(Label, Label.id == ContactLabel.label_id).where(
             Label.account_id == Contact.account_id,
-            Label.name_lower.in_(sa.bindparam(name, expanding=True)),
+            _any_of(backend, Label.name_lower, name, sa.String),
         )
     return statement.exists()
 
 
-def _like(backend: str, value: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
-    bound = sa.bindparam(pattern, type_=sa.String)
-    # PostgreSQL's LIKE escapes with a backslash by default; SQLite needs it said.
-    return value.like(bound) if backend == "postgresql" else value.like(bound, escape="\\")
-
-
 def _compare(
-    backend: str, value: sa.ColumnElement[Any], operator: str, count: int, name: str, kind: str
+    backend: str, value: sa.ColumnElement[Any], operator: str, name: str, kind: str
 ) -> sa.ColumnElement[bool]:
     if operator == PRESENT:
         return value.is_not(None)
     if operator == NOT_PRESENT:
         return value.is_(None)
-    if operator in (CONTAINS, NOT_CONTAINS, STARTS_WITH):
-        matches = _balanced(sa.or_, [_like(backend, value, f"{name}_{i}") for i in range(count)])
-        if operator == NOT_CONTAINS:
-            return sa.or_(value.is_(None), sa.not_(matches))
-        return matches
+    if operator in (CONTAINS, STARTS_WITH):
+        return _like_any(backend, value, name)
+    if operator == NOT_CONTAINS:
+        return _not_true(_like_any(backend, value, name))
     value_type: Any = sa.String
     if kind == "date":
         value_type = sa.BigInteger
@@ -143,25 +195,26 @@ def _compare(
         if operator == GT:
             return value >= bound if kind in ("date", "c_date") else value > bound
         return value < bound
-    values = sa.bindparam(name, expanding=True, type_=value_type)
     if operator == EQ:
-        return value.in_(values)
-    return sa.or_(value.is_(None), value.not_in(values))
+        return _any_of(backend, value, name, value_type)
+    return _not_true(_any_of(backend, value, name, value_type))
 
 
-def _condition(backend: str, shape: tuple[Any, ...]) -> sa.ColumnElement[bool]:
-    kind, target, operator, count, name = shape
+def _condition(backend: str, shape: tuple[str, str, str, str]) -> sa.ColumnElement[bool]:
+    kind, target, operator, name = shape
     if kind == "labels":
         if operator in PRESENCE:
-            exists = _labels_exist(None)
+            exists = _labels_exist(backend, None)
             return exists if operator == PRESENT else sa.not_(exists)
-        exists = _labels_exist(name)
+        exists = _labels_exist(backend, name)
         return exists if operator == EQ else sa.not_(exists)
+    if kind == ONE_UNIQUE:  # one value, a scalar: see filter_parse.UNIQUE_KEYS
+        return _standard_text(backend, target) == sa.bindparam(name, type_=sa.String)
     if kind == "boolean":
         if operator in PRESENCE:
             return sa.true() if operator == PRESENT else sa.false()
-        values = sa.bindparam(name, expanding=True, type_=sa.Boolean)
-        return Contact.blocked.in_(values) if operator == EQ else Contact.blocked.not_in(values)
+        blocked = _any_of(backend, Contact.blocked, name, sa.Boolean)
+        return blocked if operator == EQ else _not_true(blocked)
     value: sa.ColumnElement[Any]
     if kind == "date":
         value = getattr(Contact, target)
@@ -170,7 +223,7 @@ def _condition(backend: str, shape: tuple[Any, ...]) -> sa.ColumnElement[bool]:
         value = _custom_value(backend, "c_list" if operator in PRESENCE else kind, name)
     else:
         value = _standard_text(backend, target)
-    return _compare(backend, value, operator, count, name, kind)
+    return _compare(backend, value, operator, name, kind)
 
 
 def filter_condition(backend: str, filter_: Filter) -> sa.ColumnElement[bool]:

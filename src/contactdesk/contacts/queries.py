@@ -27,7 +27,7 @@ from contactdesk.contacts.list_sql import (
     sort_expression,
 )
 from contactdesk.contacts.serialize import contact_json_sql
-from contactdesk.driver import ReadConnection
+from contactdesk.driver import BoundedCache, ReadConnection
 from contactdesk.errors import NotFound
 from contactdesk.models import Contact, ContactLabel, Label
 from contactdesk.models.tenancy import keyed_by_parent, tenant_select
@@ -135,9 +135,35 @@ def _conditions(backend: str, plan: _Plan) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
+# Page and count statements, built once per shape and kept while they are used, in one cache
+# bounded in bytes. A filter's values are bind parameters, one per condition however many
+# values it has (contacts/filter_sql.py), so a statement's size depends on its number of
+# conditions alone. tracemalloc measured what a cached statement holds, compiled for its
+# backend (asyncpg's SQL text included): 20-40 KB for a list page or a one-condition filter,
+# and per condition 3-10 KB more on PostgreSQL, 4-14 KB on SQLite (custom numbers, dates and
+# text the most): 0.2-0.6 MB for 50 conditions (the caps). STATEMENT_BYTES and CONDITION_BYTES
+# round those up; SQLite's compiled forms are bounded apart (driver.SQLITE_COMPILED_BYTES).
+STATEMENT_CACHE_BYTES = 24 * 1024 * 1024
+STATEMENT_BYTES = 64 * 1024
+CONDITION_BYTES = 16 * 1024
+_STATEMENTS: BoundedCache[tuple[Any, ...], sa.Select[Any]] = BoundedCache(STATEMENT_CACHE_BYTES)
+
+
+def _cached(
+    key: tuple[Any, ...], plan: _Plan, build: Callable[[], sa.Select[Any]], times: int = 1
+) -> sa.Select[Any]:
+    """The statement of a shape: the cached one, else built and kept (the filter's conditions
+    are in it `times` times)."""
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = build()
+        conditions = sum(map(len, plan.filter.shape)) if plan.filter is not None else 0
+        _STATEMENTS.put(key, statement, STATEMENT_BYTES + CONDITION_BYTES * conditions * times)
+    return statement
+
+
 _TOTALS = {"account": counters.account_total, "label": counters.label_total}
 _TOTAL_STATEMENTS = {name: sa.select(total()) for name, total in _TOTALS.items()}
-_COUNT_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
 
 
 async def _count(conn: ReadConnection, plan: _Plan, query: ListQuery) -> int:
@@ -145,21 +171,15 @@ async def _count(conn: ReadConnection, plan: _Plan, query: ListQuery) -> int:
     if plan.total in _TOTAL_STATEMENTS:
         return int(await conn.fetchval(_TOTAL_STATEMENTS[plan.total], plan.params) or 0)
 
+    def build() -> sa.Select[Any]:
+        count = _scoped(sa.func.count()).where(*_conditions(conn.backend, plan))
+        return counters.with_generation(count)
+
     def statement() -> sa.Select[Any]:
-        shape = plan.shape(conn.backend, query)
-        built = _COUNT_STATEMENTS.get(shape)
-        if built is None:
-            count = _scoped(sa.func.count()).where(*_conditions(conn.backend, plan))
-            built = counters.with_generation(count)
-            if len(_COUNT_STATEMENTS) < 4096:
-                _COUNT_STATEMENTS[shape] = built
-        return built
+        return _cached(("count", *plan.shape(conn.backend, query)), plan, build)
 
     key = plan.filter.cache_key() if plan.filter is not None else ("list", query.q, query.labels)
     return await counters.cached_count(conn, key, statement, plan.params)
-
-
-_PAGE_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
 
 
 def _page_statement(
@@ -168,10 +188,15 @@ def _page_statement(
     """The page query of a shape: filter, order and skip on (id, sort value) alone, then read
     only the page's rows, each as the JSON the API returns (rendered by the database), with
     the count when a counter or the page's own matches answer it."""
-    key = (*plan.shape(backend, query), part, inboxes)
-    statement = _PAGE_STATEMENTS.get(key)
-    if statement is not None:
-        return statement
+    key = ("page", *plan.shape(backend, query), part, inboxes)
+    # the count of a unique lookup repeats the filter's conditions
+    times = 2 if plan.total == "filter" else 1
+    return _cached(key, plan, lambda: _build_page(backend, plan, query, part, inboxes), times)
+
+
+def _build_page(
+    backend: str, plan: _Plan, query: ListQuery, part: str, inboxes: bool
+) -> sa.Select[Any]:
     where = _conditions(backend, plan)
     if part != "offset":
         where.append(cursor_condition(backend, query.sort, query.descending, part))
@@ -203,8 +228,6 @@ def _page_statement(
         .join_from(inner, Contact, Contact.id == inner.c.page_id)
         .order_by(*ordered(inner.c.sort_value, query.sort, query.descending))
     )
-    if len(_PAGE_STATEMENTS) < 4096:
-        _PAGE_STATEMENTS[key] = built
     return built
 
 
