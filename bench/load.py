@@ -325,7 +325,9 @@ async def _vacuum_postgres(url: str) -> None:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("VACUUM contacts, contact_labels, contact_inboxes")
+        await conn.execute(
+            "VACUUM contacts, contact_labels, contact_inboxes, contact_counters, label_counters"
+        )
         await conn.execute("CHECKPOINT")
     finally:
         await conn.close()

@@ -274,6 +274,15 @@ class _NoReset(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+async def _json_as_bytes(connection: asyncpg.Connection) -> None:
+    """json values arrive as their UTF-8 bytes, untouched: the service passes the JSON the
+    database rendered on to the client (orjson.Fragment), so decoding it to str and encoding
+    it back was wasted work."""
+    await connection.set_type_codec(
+        "json", schema="pg_catalog", encoder=bytes, decoder=bytes, format="binary"
+    )
+
+
 class ReadPool:
     """The connections hot reads use: an asyncpg pool on PostgreSQL, the engine's pool on
     SQLite. Created lazily, in the event loop that serves requests."""
@@ -294,6 +303,7 @@ class ReadPool:
                 max_size=self.size,
                 server_settings=PG_SERVER_SETTINGS,
                 connection_class=_NoReset,
+                init=_json_as_bytes,
             )
             await pool
             if self._pool is None:

@@ -14,12 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
-import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
 from contactdesk.contacts.list_params import parse_list_query
 from contactdesk.contacts.queries import list_contacts
-from contactdesk.driver import CoreReader
+from contactdesk.driver import AsyncpgReader
 from tests.support import Api
 
 Contact = dict[str, Any]
@@ -248,22 +247,22 @@ async def test_search_with_index_scans_forced(api: Api, contacts: list[Contact])
     (Which index it picks is its choice; the trigram one is not guaranteed.) On SQLite this
     is the same comparison through the service directly."""
     failures: list[tuple[Any, ...]] = []
-    engine = api.tenant.db.engine
-    async with engine.connect() as connection:  # one transaction, for SET LOCAL
-        backend = engine.dialect.name
-        if backend == "postgresql":
-            await connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        reader = CoreReader(connection, backend, str(engine.url))
-        for q in TERMS:
-            for extra in ([], [("sort", "-name")], [("sort", "email")]):
-                params = QueryParams([("q", q), ("page_size", "100"), *extra])
-                result = orjson.loads(
-                    orjson.dumps(
-                        await list_contacts(reader, api.tenant.account_id, parse_list_query(params))
+    async with api.tenant.db.reads.connection() as reader:  # the connection lists run on
+        if isinstance(reader, AsyncpgReader):
+            await reader.connection.execute("SET enable_seqscan = off")
+        try:
+            for q in TERMS:
+                for extra in ([], [("sort", "-name")], [("sort", "email")]):
+                    params = QueryParams([("q", q), ("page_size", "100"), *extra])
+                    listed = await list_contacts(
+                        reader, api.tenant.account_id, parse_list_query(params)
                     )
-                )
-                got = {c["id"] for c in result["payload"]}
-                expected = {c["id"] for c in contacts if matches(c, q)}
-                if got != expected or result["meta"]["count"] != len(expected):
-                    failures.append((q, extra, sorted(got ^ expected), result["meta"]["count"]))
+                    result = orjson.loads(orjson.dumps(listed))
+                    got = {c["id"] for c in result["payload"]}
+                    expected = {c["id"] for c in contacts if matches(c, q)}
+                    if got != expected or result["meta"]["count"] != len(expected):
+                        failures.append((q, extra, sorted(got ^ expected), result["meta"]["count"]))
+        finally:
+            if isinstance(reader, AsyncpgReader):
+                await reader.connection.execute("RESET enable_seqscan")
     assert failures == [], "\n".join(map(str, failures))

@@ -293,8 +293,15 @@ async def list_contacts(
         "current_page": query.page_echo,
         "next_cursor": following.encode() if following is not None else None,
     }
-    payload = orjson.Fragment("[" + ",".join([row[2] for row in rows]) + "]")
+    payload = orjson.Fragment(_json_array([row[2] for row in rows]))
     return {"meta": meta, "payload": payload}
+
+
+def _json_array(items: list[Any]) -> bytes | str:
+    """A JSON array of JSON texts: bytes from PostgreSQL (driver.py), str from SQLite."""
+    if items and isinstance(items[0], bytes):
+        return b"[" + b",".join(items) + b"]"
+    return "[" + ",".join(items) + "]"
 
 
 _SHOW_STATEMENTS = {

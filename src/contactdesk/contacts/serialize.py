@@ -97,7 +97,5 @@ def contact_json_sql(backend: str, *, contact_inboxes: bool) -> sa.ColumnElement
     if contact_inboxes:
         pairs.append(f"'contact_inboxes', {_CONTACT_INBOXES[backend]}")
     build = "json_build_object" if backend == "postgresql" else "json_object"
-    text = f"{build}({', '.join(pairs)})"
-    if backend == "postgresql":
-        text += "::text"
-    return sa.literal_column(text, sa.String)
+    # PostgreSQL's json arrives as bytes (driver.py), SQLite's as str.
+    return sa.literal_column(f"{build}({', '.join(pairs)})", sa.String)
