@@ -79,6 +79,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 class Server:
+    url = ""  # scheme, host and port, once it serves
+
     def __init__(self, command: list[str], env: dict[str, str], health: str) -> None:
         self.process = subprocess.Popen(
             command,
@@ -96,6 +98,28 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def start_baseline(env: dict[str, str], url: str, account_id: int, workers: int) -> Server:
+    """bench/baseline_app.py under uvicorn; its page is at server.url + "/baseline"."""
+    port = free_port()
+    base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(account_id)}
+    command = [sys.executable, "-m", "uvicorn", "bench.baseline_app:app"]
+    command += ["--workers", str(workers), "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    server = Server(command, base_env, f"http://127.0.0.1:{port}/baseline")
+    server.url = f"http://127.0.0.1:{port}"
+    return server
+
+
+def start_service(env: dict[str, str], workers: int) -> Server:
+    """`contactdesk serve` (with --workers 1, the serving process is the first child)."""
+    port = free_port()
+    contactdesk = str(Path(sys.executable).parent / "contactdesk")
+    command = [contactdesk, "serve", "--workers", str(workers), "--port", str(port)]
+    server = Server(command, env, f"http://127.0.0.1:{port}/healthz")
+    server.url = f"http://127.0.0.1:{port}"
+    return server
 
 
 def wait_idle(url: str, timeout: float = 300) -> None:
@@ -238,25 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = {"duration": args.duration, "connections": args.connections}
     if run_baseline or run_chatwoot:
-        port = free_port()
-        base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
-        server = Server(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baseline_app:app",
-                "--workers",
-                "2",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            base_env,
-            f"http://127.0.0.1:{port}/baseline",
-        )
+        server = start_baseline(env, url, bench.account_id, workers=2)
+        port = int(server.url.rpartition(":")[2])
         try:
             if run_baseline:
                 wait_idle(url)
@@ -299,14 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         explained.write_text("\n".join(found.report for found in ceilings.values()))
         print(f"wrote {explained}", flush=True)
 
-    port = free_port()
-    contactdesk = str(Path(sys.executable).parent / "contactdesk")
-    server = Server(
-        [contactdesk, "serve", "--workers", "2", "--port", str(port)],
-        env,
-        f"http://127.0.0.1:{port}/healthz",
-    )
-    base = f"http://127.0.0.1:{port}{V2}"
+    server = start_service(env, workers=2)
+    port = int(server.url.rpartition(":")[2])
+    base = f"{server.url}{V2}"
     try:
         for name, path, lua in scenarios(bench):
             if only is not None and name not in only:

@@ -16,7 +16,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.__main__ import V2, Server, descendants, free_port, scenarios, wait_idle, warm_up
+from bench.__main__ import (
+    V2,
+    Server,
+    descendants,
+    scenarios,
+    start_baseline,
+    start_service,
+    wait_idle,
+    warm_up,
+)
 from bench.load import load, remove_created
 from bench.wrk import parse
 
@@ -66,36 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "CONTACTDESK_DATABASE_URL": url, "CONTACTDESK_LOG_LEVEL": "warning"}
     figures: dict[str, float] = {}
     if url.startswith("postgres"):
-        port = free_port()
-        base_env = {**env, "BENCH_DATABASE_URL": url, "BENCH_ACCOUNT_ID": str(bench.account_id)}
-        baseline = Server(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baseline_app:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            base_env,
-            f"http://127.0.0.1:{port}/baseline",
-        )
+        baseline = start_baseline(env, url, bench.account_id, workers=1)
         try:
             figures["baseline_page"] = measure(
-                worker(baseline), f"http://127.0.0.1:{port}/baseline", args.seconds, None, {}
+                worker(baseline), f"{baseline.url}/baseline", args.seconds, None, {}
             )
         finally:
             baseline.stop()
-    port = free_port()
-    contactdesk = str(Path(sys.executable).parent / "contactdesk")
-    server = Server(
-        [contactdesk, "serve", "--workers", "1", "--port", str(port)],
-        env,
-        f"http://127.0.0.1:{port}/healthz",
-    )
+    server = start_service(env, workers=1)
+    port = int(server.url.rpartition(":")[2])
     wanted = args.scenarios.split(",")
     try:
         pid = worker(server)

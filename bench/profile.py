@@ -19,7 +19,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import V2, Server, free_port, scenarios, wait_idle, warm_up
+from bench.__main__ import V2, scenarios, start_service, wait_idle, warm_up
 from bench.load import load, remove_created
 
 # A frame reads "function (package/module.py:line)": its package decides its layer.
@@ -93,13 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         "CONTACTDESK_DATABASE_URL": args.database_url,
         "CONTACTDESK_LOG_LEVEL": "warning",
     }
-    port = free_port()
-    contactdesk = str(Path(sys.executable).parent / "contactdesk")
-    server = Server(
-        [contactdesk, "serve", "--workers", "1", "--port", str(port)],
-        env,
-        f"http://127.0.0.1:{port}/healthz",
-    )
+    server = start_service(env, workers=1)
+    port = int(server.url.rpartition(":")[2])
     wanted = args.scenarios.split(",")
     results: dict[str, dict[str, float]] = {}
     stacks: dict[str, str] = {}
