@@ -205,8 +205,12 @@ def _build_page(
         _scoped(Contact.id.label("page_id"), sort_value.label("sort_value"))
         .where(*where)
         .order_by(*order_by(backend, query))
-        .limit(sa.bindparam("limit", type_=sa.BigInteger))
-        .offset(sa.bindparam("offset", type_=sa.BigInteger))
+        # Rendered into the SQL, like the account: with LIMIT and OFFSET as parameters,
+        # PostgreSQL's generic plan cannot know a page is 16 rows (it joined two million
+        # contacts by hash: 467 ms), so every execution was planned anew (1.5 ms of planning
+        # against 0.5 ms of execution). With them in the text, the plan of a page is cached.
+        .limit(sa.bindparam("limit", type_=sa.BigInteger, literal_execute=True))
+        .offset(sa.bindparam("offset", type_=sa.BigInteger, literal_execute=True))
         .subquery("page")
     )
     # Read by position: id, sort value, the contact's JSON, then the count (if any).
