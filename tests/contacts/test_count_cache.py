@@ -6,25 +6,25 @@ from __future__ import annotations
 
 import hashlib
 import tracemalloc
-from collections import OrderedDict
 
 import pytest
 
 from contactdesk.contacts import counters
+from contactdesk.driver import BoundedCache
 from tests.bounds import bounds
 from tests.support import Api, set_labels
 
 
 @pytest.fixture
-def empty_cache(monkeypatch: pytest.MonkeyPatch) -> OrderedDict[bytes, tuple[int, int]]:
+def empty_cache(monkeypatch: pytest.MonkeyPatch) -> BoundedCache[bytes, tuple[int, int]]:
     """A fresh cache for the test (the process's own is put back after it)."""
-    fresh: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
+    fresh: BoundedCache[bytes, tuple[int, int]] = BoundedCache(counters.ENTRY_BYTES)
     monkeypatch.setattr(counters, "_cache", fresh)
     return fresh
 
 
 def test_the_cache_stays_within_its_byte_budget(
-    empty_cache: OrderedDict[bytes, tuple[int, int]],
+    empty_cache: BoundedCache[bytes, tuple[int, int]],
 ) -> None:
     budget = 256 * 1024
     with bounds(count_cache_max_bytes=budget):
@@ -60,7 +60,7 @@ def test_keys_are_digests_of_whatever_was_sent() -> None:
 
 
 async def test_large_filters_add_small_entries_and_counts_stay_exact(
-    api: Api, empty_cache: OrderedDict[bytes, tuple[int, int]]
+    api: Api, empty_cache: BoundedCache[bytes, tuple[int, int]]
 ) -> None:
     """20 filters of 100 values of 1,000 characters (the issue: 450 MB of keys) leave 20
     16-byte keys, and each count is still the exact one."""
@@ -99,7 +99,7 @@ async def test_large_filters_add_small_entries_and_counts_stay_exact(
 
 
 async def test_the_cache_evicts_beyond_its_budget_over_http(
-    api: Api, empty_cache: OrderedDict[bytes, tuple[int, int]]
+    api: Api, empty_cache: BoundedCache[bytes, tuple[int, int]]
 ) -> None:
     await api.create_contact(name="Ada")
     with bounds(count_cache_max_bytes=3 * counters.ENTRY_BYTES):
