@@ -122,6 +122,13 @@ def start_service(env: dict[str, str], workers: int) -> Server:
     return server
 
 
+def serving_pid(server: Server) -> int:
+    """The process that serves requests: the worker, or with --workers 1 (uvicorn runs in the
+    process itself) the server."""
+    children = descendants(server.process.pid)
+    return children[-1] if children else server.process.pid
+
+
 def wait_idle(url: str, timeout: float = 300) -> None:
     """Wait until no query of an earlier scenario still runs on the server (PostgreSQL goes on
     with a query whose client is gone), so each scenario is measured on its own."""

@@ -11,23 +11,20 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from bench import wrk
 from bench.__main__ import (
     V2,
-    Server,
-    descendants,
     scenarios,
+    serving_pid,
     start_baseline,
     start_service,
     wait_idle,
     warm_up,
 )
 from bench.load import load, remove_created
-from bench.wrk import parse
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -38,27 +35,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(pid: int, url: str, seconds: int, lua: str | None, headers: dict[str, str]) -> float:
-    """Microseconds of the worker's CPU per request."""
-    command = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency"]
-    for key, value in headers.items():
-        command += ["-H", f"{key}: {value}"]
-    with tempfile.TemporaryDirectory() as tmp:
-        if lua is not None:
-            script = Path(tmp) / "s.lua"
-            script.write_text(lua)
-            command += ["-s", str(script)]
-        subprocess.run([*command[:3], "-d2s", *command[4:], url], capture_output=True, check=True)
-        before = cpu_seconds(pid)
-        done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
-        after = cpu_seconds(pid)
-    result = parse(done.stdout)
-    requests = result.rps * seconds
-    return 1e6 * (after - before) / requests
-
-
-def worker(server: Server) -> int:
-    children = descendants(server.process.pid)
-    return children[-1] if children else server.process.pid
+    """Microseconds of the worker's CPU per request (after 2 s of unmeasured load)."""
+    wrk.run(url, duration=2, connections=8, lua=lua, headers=headers)
+    before = cpu_seconds(pid)
+    result = wrk.run(url, duration=seconds, connections=8, lua=lua, headers=headers)
+    after = cpu_seconds(pid)
+    return 1e6 * (after - before) / (result.rps * seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline = start_baseline(env, url, bench.account_id, workers=1)
         try:
             figures["baseline_page"] = measure(
-                worker(baseline), f"{baseline.url}/baseline", args.seconds, None, {}
+                serving_pid(baseline), f"{baseline.url}/baseline", args.seconds, None, {}
             )
         finally:
             baseline.stop()
@@ -86,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     port = int(server.url.rpartition(":")[2])
     wanted = args.scenarios.split(",")
     try:
-        pid = worker(server)
+        pid = serving_pid(server)
         for name, path, lua in scenarios(bench):
             if name not in wanted:
                 continue

@@ -19,7 +19,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import V2, scenarios, start_service, wait_idle, warm_up
+from bench import wrk
+from bench.__main__ import V2, scenarios, serving_pid, start_service, wait_idle, warm_up
 from bench.load import load, remove_created
 
 # A frame reads "function (package/module.py:line)": its package decides its layer.
@@ -64,14 +65,6 @@ def table(collapsed: str) -> tuple[Counter[str], int]:
     return per_layer, total
 
 
-def worker_pid(server_pid: int) -> int:
-    from bench.__main__ import descendants
-
-    children = descendants(server_pid)
-    # `serve --workers 1` runs uvicorn in the process itself.
-    return children[-1] if children else server_pid
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--database-url", required=True)
@@ -94,34 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         "CONTACTDESK_LOG_LEVEL": "warning",
     }
     server = start_service(env, workers=1)
-    port = int(server.url.rpartition(":")[2])
     wanted = args.scenarios.split(",")
     results: dict[str, dict[str, float]] = {}
     stacks: dict[str, str] = {}
     try:
-        pid = worker_pid(server.process.pid)
+        pid = serving_pid(server)
         for name, path, lua in scenarios(bench):
             if name not in wanted:
                 continue
             wait_idle(args.database_url)
-            target = (
-                f"{'http://127.0.0.1:'}{port}{V2}{path}"
-                if lua is None
-                else (f"http://127.0.0.1:{port}")
-            )
+            target = f"{server.url}{V2}{path}" if lua is None else server.url
             headers = auth_headers if lua is None else {}
             if lua is None:
                 warm_up(target, auth_headers)
-            command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds + 4}s"]
-            for key, value in headers.items():
-                command += ["-H", f"{key}: {value}"]
-            with tempfile.TemporaryDirectory() as tmp:
-                if lua is not None:
-                    script = Path(tmp) / "s.lua"
-                    script.write_text(lua)
-                    command += ["-s", str(script)]
+            load_line = wrk.command(
+                target,
+                duration=args.seconds + 4,
+                connections=args.connections,
+                lua=lua,
+                headers=headers,
+            )
+            with load_line as line, tempfile.TemporaryDirectory() as tmp:
                 load_process = subprocess.Popen(
-                    [*command, target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    line, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
                 raw = Path(tmp) / "stacks.txt"
                 try:

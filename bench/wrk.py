@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,32 @@ end
 """
 
 
+@contextlib.contextmanager
+def command(
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int = 2,
+    lua: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[list[str]]:
+    """The wrk command line of a run; its Lua script lives in a temporary file while the block
+    runs. A generous timeout, so that a slow scenario reports its real latency, not wrk's 2 s
+    cut."""
+    threads = min(threads, connections)  # wrk needs a connection per thread
+    line = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    line += ["--timeout", "30s"]
+    for key, value in (headers or {}).items():
+        line += ["-H", f"{key}: {value}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if lua is not None:
+            path = Path(tmp) / "scenario.lua"
+            path.write_text(lua)
+            line += ["-s", str(path)]
+        yield [*line, url]
+
+
 def run(
     url: str,
     *,
@@ -81,19 +109,9 @@ def run(
     lua: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> WrkResult:
-    # A generous timeout, so that a slow scenario reports its real latency, not wrk's 2 s cut.
-    threads = min(threads, connections)  # wrk needs a connection per thread
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
-    command += ["--timeout", "30s"]
-    for key, value in (headers or {}).items():
-        command += ["-H", f"{key}: {value}"]
-    with tempfile.TemporaryDirectory() as tmp:
-        if lua is not None:
-            path = Path(tmp) / "scenario.lua"
-            path.write_text(lua)
-            command += ["-s", str(path)]
-        command.append(url)
+    options = {"duration": duration, "connections": connections, "threads": threads}
+    with command(url, lua=lua, headers=headers, **options) as line:
         completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=duration + 60, check=True
+            line, capture_output=True, text=True, timeout=duration + 60, check=True
         )
     return parse(completed.stdout)
