@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from contactdesk.config import Settings
-from contactdesk.driver import PG_SERVER_SETTINGS, ReadConnection, ReadPool
+from contactdesk.driver import PG_SERVER_SETTINGS, ReadConnection, ReadPool, WriteConnection
 
 try:
     import fcntl
@@ -175,9 +175,66 @@ class Database:
                 stack.callback(os.close, await _acquire_file_lock(self._lock_path))
             yield await stack.enter_async_context(self.writer())
 
+    @contextlib.asynccontextmanager
+    async def write_connection(self) -> AsyncIterator[WriteConnection]:
+        """The connection of a request that writes: on PostgreSQL a pooled asyncpg connection
+        in a transaction (driver.py); elsewhere a session (after this process's earlier
+        writers on SQLite), seen through SessionConnection."""
+        if self.reads.dsn is not None:
+            async with self.reads.transaction() as writer:
+                yield writer
+            return
+        async with self.writing() as session:
+            yield SessionConnection(session)
+
     async def dispose(self) -> None:
         await self.reads.close()
         await self.engine.dispose()
+
+
+class SessionConnection:
+    """A session seen as a WriteConnection (driver.py): the services that take a connection
+    serve callers holding a session (upsert, merge, the CLI, SQLite's writes) through it, in
+    the session's transaction. Core statements only: rows, not ORM objects."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        bind = session.get_bind()
+        self.backend = bind.dialect.name
+        self.database = str(bind.engine.url)
+
+    async def _execute(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        session = self.session
+        # Core statements do not autoflush: what the caller changed on ORM objects first.
+        if session.new or session.deleted or session.dirty:
+            await session.flush()
+        return await session.execute(statement, dict(params))
+
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        result = await self._execute(statement, params)
+        return result.all() if result.returns_rows else []
+
+    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        return (await self._execute(statement, params)).first()
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        return (await self._execute(statement, params)).scalar()
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.session.begin_nested():
+            yield
+
+    @contextlib.asynccontextmanager
+    async def custom_plans(self) -> AsyncIterator[None]:
+        yield
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+
+def connection_of(session: AsyncSession) -> WriteConnection:
+    return SessionConnection(session)
 
 
 async def _acquire_file_lock(path: str) -> int:
@@ -247,3 +304,15 @@ async def get_read_connection(request: Request) -> AsyncIterator[ReadConnection]
 
 
 ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection)]
+
+
+async def get_write_connection(request: Request) -> AsyncIterator[WriteConnection]:
+    """The connection of a hot write (create, update): no ORM session; the route commits.
+    Declared after the caller dependency, as get_session."""
+    db: Database = request.app.state.db
+    await request.body()  # before the write gate, as get_session
+    async with db.write_connection() as connection:
+        yield connection
+
+
+WriteConnectionDep = Annotated[WriteConnection, Depends(get_write_connection)]

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # Server settings of every PostgreSQL connection the service opens (db.create_engine too).
@@ -38,15 +40,27 @@ class ReadConnection(Protocol):
     backend: str
     database: str  # which database (its URL without the password), for per-database caches
 
-    async def fetch(
-        self, statement: sa.Executable, params: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]: ...
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]: ...
 
     async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any: ...
 
     def custom_plans(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Statements in the block are planned for their values (PostgreSQL)."""
         ...
+
+
+class WriteConnection(ReadConnection, Protocol):
+    """One connection a request writes with, inside the request's transaction: the route
+    commits it once (services never do); a refused write raises SQLAlchemy's IntegrityError
+    whatever the driver. Rows read by position or by column name (row.email)."""
+
+    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any: ...
+
+    def savepoint(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """A block whose writes are undone alone when it raises (the transaction goes on)."""
+        ...
+
+    async def commit(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +219,7 @@ class AsyncpgReader:
         self.database = database
         self.dirty = False
 
-    async def fetch(
-        self, statement: sa.Executable, params: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]:
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         sql, args = compile_for_asyncpg(statement).run(params)
         rows: list[Any] = await self.connection.fetch(sql, *args)
         return rows
@@ -223,6 +235,40 @@ class AsyncpgReader:
         yield
         await self.connection.execute(CACHED_PLANS)
         self.dirty = False
+
+
+class AsyncpgWriter(AsyncpgReader):
+    """A raw asyncpg connection in a transaction of the request (ReadPool.transaction)."""
+
+    def __init__(self, connection: asyncpg.Connection, database: str, transaction: Any) -> None:
+        super().__init__(connection, database)
+        self.transaction = transaction
+        self.finished = False
+
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        sql, args = compile_for_asyncpg(statement).run(params)
+        try:
+            rows: list[Any] = await self.connection.fetch(sql, *args)
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise IntegrityError(sql, args, error) from None
+        return rows
+
+    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0][0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.connection.transaction():  # nested: a SAVEPOINT
+            yield
+
+    async def commit(self) -> None:
+        self.finished = True
+        await self.transaction.commit()
 
 
 # The compiled statements of Core reads (SQLite's): SQLAlchemy's compiled cache, bounded in
@@ -249,9 +295,7 @@ class CoreReader:
         self.backend = backend
         self.database = database
 
-    async def fetch(
-        self, statement: sa.Executable, params: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]:
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         result = await self.connection.execute(
             statement, dict(params), execution_options=_CORE_OPTIONS
         )
@@ -266,6 +310,19 @@ class CoreReader:
     @contextlib.asynccontextmanager
     async def custom_plans(self) -> AsyncIterator[None]:
         yield
+
+
+class Record(asyncpg.Record):  # type: ignore[misc]
+    """An asyncpg row that also reads by column name as an attribute (row.email), as
+    SQLAlchemy's rows do, so that services read rows the same way on every driver."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class _NoReset(asyncpg.Connection):  # type: ignore[misc]
@@ -283,6 +340,11 @@ async def _json_as_bytes(connection: asyncpg.Connection) -> None:
     it back was wasted work."""
     await connection.set_type_codec(
         "json", schema="pg_catalog", encoder=bytes, decoder=bytes, format="binary"
+    )
+    # Stored JSON columns (custom_attributes, ...) read by writes arrive decoded, as through
+    # SQLAlchemy; values to store arrive as JSON text (the column type's bind processor).
+    await connection.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=str, decoder=orjson.loads, format="text"
     )
 
 
@@ -306,6 +368,7 @@ class ReadPool:
                 max_size=self.size,
                 server_settings=PG_SERVER_SETTINGS,
                 connection_class=_NoReset,
+                record_class=Record,
                 init=_json_as_bytes,
             )
             await pool
@@ -329,6 +392,30 @@ class ReadPool:
         finally:
             if reader.dirty:
                 raw.terminate()
+            await pool.release(raw)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncpgWriter]:
+        """PostgreSQL: a pooled asyncpg connection in a transaction, rolled back unless the
+        route committed it."""
+        assert self.dsn is not None, "SQLite writes go through a session (db.Database)"
+        pool = await self._asyncpg_pool()
+        raw = await pool.acquire()
+        try:
+            transaction = raw.transaction()
+            await transaction.start()
+            writer = AsyncpgWriter(raw, self.database, transaction)
+            try:
+                yield writer
+            finally:
+                if not writer.finished:
+                    writer.finished = True
+                    try:
+                        await transaction.rollback()
+                    except BaseException:
+                        raw.terminate()  # half-way: the connection goes, not its state
+                        raise
+        finally:
             await pool.release(raw)
 
     async def close(self) -> None:

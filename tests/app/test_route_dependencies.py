@@ -9,11 +9,17 @@ import httpx
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from contactdesk.db import Database, get_read_connection, get_read_session, get_session
+from contactdesk.db import (
+    Database,
+    get_read_connection,
+    get_read_session,
+    get_session,
+    get_write_connection,
+)
 from contactdesk.dialects import DOMAIN_ROUTERS
 from tests.support import Api, Tenant, agent_api
 
-SESSIONS = (get_session, get_read_session, get_read_connection)
+SESSIONS = (get_session, get_read_session, get_read_connection, get_write_connection)
 
 
 def _calls(dependant: Dependant) -> list[object]:

@@ -17,7 +17,7 @@ from contactdesk.auth.dependencies import Writer, current_caller
 from contactdesk.body import json_object
 from contactdesk.contacts.schemas import ContactCreateBody, ContactOut
 from contactdesk.contacts.service import parse_create_body, render
-from contactdesk.db import SessionDep
+from contactdesk.db import SessionDep, connection_of
 from contactdesk.errors import Forbidden, ValidationFailed
 from contactdesk.responses import OrjsonResponse, errors, request_body
 from contactdesk.routing import LeanRoute
@@ -63,12 +63,12 @@ async def upsert_route(request: Request, caller: Writer, session: SessionDep) ->
     """
     body = await json_object(request)
     data, inbox_id, source_id = await parse_create_body(
-        session, body, caller.account_id, caller.dialect
+        connection_of(session), body, caller.account_id, caller.dialect
     )
     if data.problems:
         raise ValidationFailed(data.problems)
     contact, created = await upsert_contact(session, caller.account_id, data, inbox_id, source_id)
-    rendered = await render(session, contact)
+    rendered = await render(connection_of(session), contact)
     await session.commit()
     return OrjsonResponse({"payload": {"contact": rendered, "created": created}})
 
@@ -84,7 +84,7 @@ async def contact_merge_route(request: Request, caller: Writer, session: Session
     """Fold the mergee into the base contact and answer the base, bare, with contact_inboxes."""
     base_id, mergee_id = parse_merge_body(await json_object(request))
     base = await merge_contacts(session, caller.account_id, base_id, mergee_id)
-    rendered = await render(session, base)
+    rendered = await render(connection_of(session), base)
     await session.commit()
     return OrjsonResponse(rendered)
 

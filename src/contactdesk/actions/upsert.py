@@ -26,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contact_inboxes.service import attach_inbox
 from contactdesk.contacts.fields import ContactInput
-from contactdesk.contacts.service import create_contact, update_contact
+from contactdesk.contacts.service import CONTACTS, create_contact, update_contact
+from contactdesk.db import connection_of
+from contactdesk.driver import WriteConnection
 from contactdesk.errors import AppError, ValidationFailed
 from contactdesk.inboxes.service import get_inbox
-from contactdesk.models import Contact
 from contactdesk.models.tenancy import tenant_select
 
 # The keys that identify a contact, in the order they are tried.
@@ -52,18 +53,19 @@ class AmbiguousMatch(AppError):
         return {"error": self.message, "conflicting_contact_ids": self.contact_ids}
 
 
-async def find_match(session: AsyncSession, account_id: int, data: ContactInput) -> Contact | None:
-    """The one contact the identifying keys point at, locked; None when they match none."""
+async def find_match(conn: WriteConnection, account_id: int, data: ContactInput) -> Any:
+    """The row of the one contact the identifying keys point at, locked; None when they
+    match none."""
     keys = {k: data.values[k] for k in MATCH_KEYS if data.values.get(k) is not None}
     if not keys:
         return None
-    found = await session.execute(
-        tenant_select(account_id, Contact)
-        .where(sa.or_(*(getattr(Contact, k) == v for k, v in keys.items())))
-        .order_by(Contact.id)
-        .with_for_update()
+    contacts = await conn.fetch(
+        tenant_select(account_id, *CONTACTS.c)
+        .where(sa.or_(*(CONTACTS.c[k] == v for k, v in keys.items())))
+        .order_by(CONTACTS.c.id)
+        .with_for_update(),
+        {},
     )
-    contacts = list(found.scalars())
     matched: dict[str, int] = {}
     for key, value in keys.items():
         holder = next((c.id for c in contacts if getattr(c, key) == value), None)
@@ -80,18 +82,19 @@ async def upsert_contact(
     data: ContactInput,
     inbox_id: int | None,
     source_id: str | None,
-) -> tuple[Contact, bool]:
-    """(the contact, whether it was created), in the caller's transaction."""
-    inbox = await get_inbox(session, account_id, inbox_id) if inbox_id is not None else None
+) -> tuple[Any, bool]:
+    """(the contact's row, whether it was created), in the caller's transaction."""
+    conn = connection_of(session)
+    inbox = await get_inbox(conn, account_id, inbox_id) if inbox_id is not None else None
     for attempt in range(1, ATTEMPTS + 1):
-        contact = await find_match(session, account_id, data)
+        contact = await find_match(conn, account_id, data)
         if contact is not None:
-            contact = await update_contact(session, contact, data)
+            contact = await update_contact(conn, contact, data)
             if inbox is not None:
                 await attach_inbox(session, contact, inbox, source_id, reuse_existing=True)
             return contact, False
         try:
-            created = await create_contact(session, account_id, data, inbox, source_id)
+            created = await create_contact(conn, account_id, data, inbox, source_id)
         except ValidationFailed as error:
             # Another request created the contact since the find (the create's insert did
             # nothing, the transaction goes on): update that one instead.

@@ -20,7 +20,7 @@ from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
 from contactdesk.contacts.schemas import ContactInboxOut, ContactOut
 from contactdesk.contacts.serialize import contact_inbox_json
 from contactdesk.contacts.service import get_contact, render
-from contactdesk.db import ReadSessionDep, SessionDep
+from contactdesk.db import ReadSessionDep, SessionDep, connection_of
 from contactdesk.errors import ValidationFailed
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, errors, request_body
@@ -48,7 +48,9 @@ async def create_contact_inbox_route(
     A source_id another contact holds in the inbox is 422 "Source has already been taken".
     """
     # The resource is checked before the body: an unknown contact is a 404 whatever was sent.
-    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    contact = await get_contact(
+        connection_of(session), caller.account_id, contact_id, for_update=True
+    )
     body = await json_object(request)
     problems: list[tuple[str, str]] = []
     inbox_id = parse_inbox_field(body, problems)
@@ -56,7 +58,7 @@ async def create_contact_inbox_route(
     hmac_verified = parse_hmac_verified(body, problems)
     if problems or inbox_id is None:
         raise ValidationFailed(problems)
-    inbox = await get_inbox(session, caller.account_id, inbox_id)
+    inbox = await get_inbox(connection_of(session), caller.account_id, inbox_id)
     chosen = await attach_inbox(session, contact, inbox, source_id, hmac_verified=hmac_verified)
     await session.commit()
     return OrjsonResponse(contact_inbox_json(chosen, inbox))
@@ -76,7 +78,7 @@ async def contactable_inboxes_route(
     Each comes with the source_id it would use (the contact's latest one there, else derived
     from the contact; a fresh UUID for an API inbox it is not in yet). Nothing is stored.
     """
-    contact = await get_contact(session, caller.account_id, contact_id)
+    contact = await get_contact(connection_of(session), caller.account_id, contact_id)
     return OrjsonResponse({"payload": await contactable_inboxes(session, contact)})
 
 
@@ -92,6 +94,7 @@ async def filter_contact_inboxes_route(
 ) -> Response:
     """The contact (a bare object, with contact_inboxes) holding source_id in the inbox."""
     inbox_id, source_id = parse_filter_body(await json_object(request))
-    inbox = await get_inbox(session, caller.account_id, inbox_id)
+    conn = connection_of(session)
+    inbox = await get_inbox(conn, caller.account_id, inbox_id)
     contact = await find_by_source(session, caller.account_id, inbox, source_id)
-    return OrjsonResponse(await render(session, contact))
+    return OrjsonResponse(await render(conn, contact))

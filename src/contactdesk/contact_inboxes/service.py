@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
 from contactdesk.contacts.serialize import contact_inbox_json
+from contactdesk.db import connection_of
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.models import Contact, ContactInbox, Inbox
@@ -97,7 +98,7 @@ async def attach_inbox(
                 )
             )
     except IntegrityError:
-        holder = await source_holder(session, inbox, chosen)
+        holder = await source_holder(connection_of(session), inbox, chosen)
         if holder == contact_id:
             return chosen
         if holder is None:  # not the unique pair: the inbox went away meanwhile

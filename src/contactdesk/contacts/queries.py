@@ -320,9 +320,10 @@ _SHOW_STATEMENTS = {
 
 
 async def contact_document(
-    conn: ReadConnection, account_id: int, contact_id: str, *, contact_inboxes: bool = True
-) -> orjson.Fragment:
-    """One contact of the account as the JSON the API returns, rendered by the database."""
+    conn: ReadConnection, account_id: int, contact_id: str | int, *, contact_inboxes: bool = True
+) -> orjson.Fragment | dict[str, Any]:
+    """One contact of the account as the JSON the API returns, rendered by the database (a
+    session on PostgreSQL, through SQLAlchemy's json codec, hands it over decoded)."""
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
@@ -330,4 +331,6 @@ async def contact_document(
     text = await conn.fetchval(statement, {"account_id": account_id, "contact_id": parsed})
     if text is None:
         raise NotFound()
+    if isinstance(text, dict):
+        return text
     return orjson.Fragment(text)

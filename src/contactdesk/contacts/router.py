@@ -30,7 +30,7 @@ from contactdesk.contacts.service import (
     validation_error,
 )
 from contactdesk.custom_attributes.validation import contact_definitions
-from contactdesk.db import Database, ReadConnectionDep, SessionDep
+from contactdesk.db import ReadConnectionDep, WriteConnectionDep
 from contactdesk.errors import InvalidParameter
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
@@ -171,9 +171,7 @@ async def filter_route(
     query = replace(query, labels=(), q="")  # as in the reference, filters ignore both
     definitions = {}
     if custom_keys(body):
-        db: Database = request.app.state.db
-        async with db.reader() as session:
-            definitions = await contact_definitions(session, caller.account_id)
+        definitions = await contact_definitions(conn, caller.account_id)
     filter_ = parse_filter(body, definitions, conn.backend)
     return OrjsonResponse(await list_contacts(conn, caller.account_id, query, filter_))
 
@@ -204,17 +202,17 @@ async def show_route(
     responses=errors(400, 404, 422),
     openapi_extra=request_body(schemas.ContactCreateBody),
 )
-async def create_route(request: Request, caller: Writer, session: SessionDep) -> Response:
+async def create_route(request: Request, caller: Writer, conn: WriteConnectionDep) -> Response:
     """Create a contact, attached to an inbox when inbox_id is given (required in v2)."""
     body = await json_object(request)
     data, inbox_id, source_id = await parse_create_body(
-        session, body, caller.account_id, caller.dialect
+        conn, body, caller.account_id, caller.dialect
     )
     if data.problems:
-        raise await validation_error(session, caller.account_id, data)
-    inbox = await get_inbox(session, caller.account_id, inbox_id) if inbox_id is not None else None
-    created = await create_contact(session, caller.account_id, data, inbox, source_id)
-    await session.commit()
+        raise await validation_error(conn, caller.account_id, data)
+    inbox = await get_inbox(conn, caller.account_id, inbox_id) if inbox_id is not None else None
+    created = await create_contact(conn, caller.account_id, data, inbox, source_id)
+    await conn.commit()
     contact_inboxes = []
     if created.inbox is not None and created.source_id is not None:
         contact_inboxes.append(contact_inbox_json(created.source_id, created.inbox))
@@ -231,15 +229,15 @@ async def create_route(request: Request, caller: Writer, session: SessionDep) ->
 
 
 async def _update(
-    request: Request, caller: Writer, session: SessionDep, contact_id: str
+    request: Request, caller: Writer, conn: WriteConnectionDep, contact_id: str
 ) -> Response:
     include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
     # The resource is checked before the body: an unknown contact is a 404 whatever was sent.
-    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    contact = await get_contact(conn, caller.account_id, contact_id, for_update=True)
     data = parse_contact_fields(await json_object(request), creating=False)
-    contact = await update_contact(session, contact, data)
-    rendered = await render(session, contact, include_contact_inboxes=include)
-    await session.commit()
+    contact = await update_contact(conn, contact, data)
+    rendered = await render(conn, contact, include_contact_inboxes=include)
+    await conn.commit()
     return OrjsonResponse({"payload": rendered})
 
 
@@ -251,14 +249,14 @@ async def _update(
     openapi_extra=request_body(schemas.DestroyCustomAttributesBody),
 )
 async def destroy_custom_attributes_route(
-    request: Request, caller: Writer, session: SessionDep, contact_id: str
+    request: Request, caller: Writer, conn: WriteConnectionDep, contact_id: str
 ) -> Response:
     """Remove the listed keys from custom_attributes; keys the contact lacks are ignored."""
-    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    contact = await get_contact(conn, caller.account_id, contact_id, for_update=True)
     keys = parse_attribute_keys(await json_object(request))
-    contact = await destroy_custom_attributes(session, contact, keys)
-    rendered = await render(session, contact)
-    await session.commit()
+    await destroy_custom_attributes(conn, contact, keys)
+    rendered = await render(conn, contact)
+    await conn.commit()
     return OrjsonResponse({"payload": rendered})
 
 
@@ -273,24 +271,24 @@ _update_doc = {
 async def patch_route(
     request: Request,
     caller: Writer,
-    session: SessionDep,
+    conn: WriteConnectionDep,
     contact_id: str,
     include_contact_inboxes: IncludeParam = None,
 ) -> Response:
     """Change only the keys sent; custom and additional attributes are merged."""
-    return await _update(request, caller, session, contact_id)
+    return await _update(request, caller, conn, contact_id)
 
 
 @router.put("/contacts/{contact_id}", summary="Update a contact (PUT)", **_update_doc)  # type: ignore[arg-type]
 async def put_route(
     request: Request,
     caller: Writer,
-    session: SessionDep,
+    conn: WriteConnectionDep,
     contact_id: str,
     include_contact_inboxes: IncludeParam = None,
 ) -> Response:
     """Same as PATCH: a partial update (an SDK updates with PUT)."""
-    return await _update(request, caller, session, contact_id)
+    return await _update(request, caller, conn, contact_id)
 
 
 @router.delete(
@@ -299,8 +297,8 @@ async def put_route(
     response_class=Response,
     responses={200: {"description": "Deleted; empty body"}, **errors(404)},
 )
-async def delete_route(caller: Deleter, session: SessionDep, contact_id: str) -> Response:
+async def delete_route(caller: Deleter, conn: WriteConnectionDep, contact_id: str) -> Response:
     """Delete a contact with its contact inboxes and labels (administrators only)."""
-    await delete_contact(session, caller.account_id, contact_id)
-    await session.commit()
+    await delete_contact(conn, caller.account_id, contact_id)
+    await conn.commit()
     return empty_ok()

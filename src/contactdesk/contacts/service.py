@@ -1,9 +1,11 @@
 """Contacts: create, read, update and delete, scoped by account (models/tenancy.py).
 
-Services flush and never end the transaction they are given; where the database refuses a
-write (a unique value another contact holds), the create's INSERT did nothing (ON CONFLICT DO
-NOTHING) or the update ran in a savepoint, so the caller's transaction, and what it wrote
-before, stays usable. The route commits.
+Services run Core statements on the request's connection (driver.WriteConnection: raw asyncpg
+in a transaction on PostgreSQL, a session elsewhere and for callers that hold one) and never
+end its transaction; where the database refuses a write (a unique value another contact
+holds), the create's INSERT did nothing (ON CONFLICT DO NOTHING) or the update ran in a
+savepoint, so the caller's transaction, and what it wrote before, stays usable. The route
+commits. Contacts come back as rows: read by column name (contact.email).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contacts.fields import (
     ContactInput,
@@ -25,15 +26,15 @@ from contactdesk.contacts.fields import (
     parse_inbox_field,
     parse_source_field,
 )
-from contactdesk.contacts.serialize import contact_json
+from contactdesk.contacts.queries import contact_document
 from contactdesk.custom_attributes.validation import check_custom_attributes
-from contactdesk.db import backend_of
+from contactdesk.driver import BoundedCache, ReadConnection, WriteConnection
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
-from contactdesk.models.tenancy import tenant_delete, tenant_select
+from contactdesk.models.tenancy import tenant_delete, tenant_select, tenant_update
 from contactdesk.values import has_nul, parse_id
 
 UNIQUE_FIELDS = (
@@ -44,52 +45,61 @@ UNIQUE_FIELDS = (
 JSON_FIELDS = ("custom_attributes", "additional_attributes")
 NOT_SAVED = "Contact could not be saved, please retry"
 
+# Core tables: plain SQL, with no ORM session bookkeeping, on every driver.
+CONTACTS = cast(sa.Table, Contact.__table__)
+CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
+INBOXES = cast(sa.Table, Inbox.__table__)
 
-# The hot reads are built once, with the account and the ids as bind parameters.
+# The hot statements are built once, with the account and the ids as bind parameters.
 _ACCOUNT = sa.bindparam("account_id", type_=sa.BigInteger)
-_CONTACT = tenant_select(_ACCOUNT, Contact).where(
-    Contact.id == sa.bindparam("contact_id", type_=sa.BigInteger)
-)
+_CONTACT_ID = sa.bindparam("contact_id", type_=sa.BigInteger)
+# In an UPDATE, a bind parameter may not take a column's name.
+_UPDATED_ACCOUNT = sa.bindparam("tenant_account_id", type_=sa.BigInteger)
+_CONTACT = tenant_select(_ACCOUNT, *CONTACTS.c).where(CONTACTS.c.id == _CONTACT_ID)
 _CONTACT_FOR_UPDATE = _CONTACT.with_for_update()
 _CONTACT_INBOXES = (
     tenant_select(
         _ACCOUNT,
-        ContactInbox.contact_id,
-        ContactInbox.source_id,
-        Inbox.id,
-        Inbox.avatar_url,
-        Inbox.name,
-        Inbox.channel_type,
-        Inbox.provider,
+        CONTACT_INBOXES.c.contact_id,
+        CONTACT_INBOXES.c.source_id,
+        INBOXES.c.id,
+        INBOXES.c.avatar_url,
+        INBOXES.c.name,
+        INBOXES.c.channel_type,
+        INBOXES.c.provider,
     )
-    .join(Inbox, Inbox.id == ContactInbox.inbox_id)
-    .where(ContactInbox.contact_id.in_(sa.bindparam("contact_ids", expanding=True)))
-    .order_by(ContactInbox.id)
+    .join(INBOXES, INBOXES.c.id == CONTACT_INBOXES.c.inbox_id)
+    .where(CONTACT_INBOXES.c.contact_id.in_(sa.bindparam("contact_ids", expanding=True)))
+    .order_by(CONTACT_INBOXES.c.id)
 )
 
 
 async def get_contact(
-    session: AsyncSession, account_id: int, contact_id: str | int, *, for_update: bool = False
-) -> Contact:
+    conn: ReadConnection | WriteConnection,
+    account_id: int,
+    contact_id: str | int,
+    *,
+    for_update: bool = False,
+) -> Any:
+    """The contact's row (every column); 404 when the account has no such contact."""
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
     statement = _CONTACT_FOR_UPDATE if for_update else _CONTACT
-    found = await session.execute(statement, {"account_id": account_id, "contact_id": parsed})
-    contact: Contact | None = found.scalar_one_or_none()
-    if contact is None:
+    rows = await conn.fetch(statement, {"account_id": account_id, "contact_id": parsed})
+    if not rows:
         raise NotFound()
-    return contact
+    return rows[0]
 
 
 async def contact_inboxes_of(
-    session: AsyncSession, account_id: int, contact_ids: list[int]
+    conn: ReadConnection, account_id: int, contact_ids: list[int]
 ) -> dict[int, list[dict[str, Any]]]:
     """The contact inboxes of many contacts in one query."""
     result: dict[int, list[dict[str, Any]]] = {cid: [] for cid in contact_ids}
     if not contact_ids:
         return result
-    rows = await session.execute(
+    rows = await conn.fetch(
         _CONTACT_INBOXES, {"account_id": account_id, "contact_ids": contact_ids}
     )
     for row in rows:
@@ -98,29 +108,31 @@ async def contact_inboxes_of(
 
 
 async def render(
-    session: AsyncSession, contact: Contact, *, include_contact_inboxes: bool = True
-) -> dict[str, Any]:
-    inboxes = None
-    if include_contact_inboxes:
-        inboxes = (await contact_inboxes_of(session, contact.account_id, [contact.id]))[contact.id]
-    return contact_json(contact, inboxes)
+    conn: ReadConnection, contact: Any, *, include_contact_inboxes: bool = True
+) -> Any:
+    """The contact as the API answers it, as it is now in the connection's transaction,
+    rendered by the database (contacts/queries.py): JSON text passed on as a Fragment."""
+    return await contact_document(
+        conn, contact.account_id, contact.id, contact_inboxes=include_contact_inboxes
+    )
 
 
 async def conflict_error(
-    session: AsyncSession, account_id: int, values: dict[str, Any], exclude_id: int | None = None
+    conn: ReadConnection, account_id: int, values: dict[str, Any], exclude_id: int | None = None
 ) -> ValidationFailed | None:
     """The 422 naming the unique fields of values another contact of the account holds, with
     the first holder's id; None when no other contact holds any."""
     wanted = [(f, m) for f, m in UNIQUE_FIELDS if values.get(f) is not None]
     if not wanted:
         return None
-    conditions = [getattr(Contact, f) == values[f] for f, _ in wanted]
+    columns = CONTACTS.c
+    conditions = [columns[f] == values[f] for f, _ in wanted]
     statement = tenant_select(
-        account_id, Contact.id, Contact.email, Contact.phone_number, Contact.identifier
+        account_id, columns.id, columns.email, columns.phone_number, columns.identifier
     ).where(sa.or_(*conditions))
     if exclude_id is not None:
-        statement = statement.where(Contact.id != exclude_id)
-    rows = (await session.execute(statement)).all()
+        statement = statement.where(columns.id != exclude_id)
+    rows = await conn.fetch(statement, {})
     problems: list[tuple[str, str]] = []
     first_id: int | None = None
     for attribute, message in wanted:
@@ -134,7 +146,7 @@ async def conflict_error(
 
 
 async def validation_error(
-    session: AsyncSession,
+    conn: ReadConnection,
     account_id: int,
     data: ContactInput,
     exclude_id: int | None = None,
@@ -143,14 +155,14 @@ async def validation_error(
     holds, listed at once."""
     problems = list(data.problems)
     extra: dict[str, Any] = {}
-    conflict = await conflict_error(session, account_id, data.values, exclude_id)
+    conflict = await conflict_error(conn, account_id, data.values, exclude_id)
     if conflict is not None:
         problems += conflict.problems
         extra = conflict.extra
     return ValidationFailed(problems, extra=extra)
 
 
-async def check_definitions(session: AsyncSession, account_id: int, data: ContactInput) -> None:
+async def check_definitions(conn: ReadConnection, account_id: int, data: ContactInput) -> None:
     """Check and normalise data's custom_attributes against the account's definitions, once
     per input; each refused value is appended to data.problems."""
     if data.definitions_checked:
@@ -159,12 +171,12 @@ async def check_definitions(session: AsyncSession, account_id: int, data: Contac
     sent = data.values.get("custom_attributes")
     if not sent:
         return  # absent, {} or refused by the field checks already
-    normalised, problems = await check_custom_attributes(session, account_id, sent)
+    normalised, problems = await check_custom_attributes(conn, account_id, sent)
     data.values["custom_attributes"] = normalised
     data.problems += problems
 
 
-def _stored_attributes(data: ContactInput, contact: Contact | None) -> dict[str, Any]:
+def _stored_attributes(data: ContactInput, contact: Any) -> dict[str, Any]:
     """The JSON attributes to store: those sent (normalised), merged into the contact's on an
     update. One that would exceed limits().max_attributes_bytes once stored is a problem
     appended to data.problems: the request's object is checked alone by the field rules, but
@@ -196,19 +208,19 @@ def _writes_unique(values: dict[str, Any]) -> bool:
 
 @dataclass
 class Created:
-    contact: Contact
-    inbox: Inbox | None
+    contact: Any  # the new contact's row
+    inbox: Any  # the inbox's row, or None
     source_id: str | None
 
 
 async def parse_create_body(
-    session: AsyncSession, body: dict[str, Any], account_id: int, dialect: str
+    conn: ReadConnection, body: dict[str, Any], account_id: int, dialect: str
 ) -> tuple[ContactInput, int | None, str | None]:
     """The create body (contract §5): the contact fields (custom attributes checked against
     the account's definitions), inbox_id (required in the v2 API dialect) and source_id;
     every problem is collected in the returned input's problems."""
     data = parse_contact_fields(body, creating=True)
-    await check_definitions(session, account_id, data)
+    await check_definitions(conn, account_id, data)
     inbox_id = None
     if dialect == "v2" or body.get("inbox_id") is not None:
         inbox_id = parse_inbox_field(body, data.problems)
@@ -232,44 +244,70 @@ _NEW_CONTACT: dict[str, Any] = {
     "custom_attributes": {},
     "last_activity_at": None,
 }
-# A Core table for the contact inbox insert: plain SQL, with no ORM session bookkeeping.
-CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
-_INSERTS: dict[str, tuple[Any, Any]] = {}
+_INSERTED_COLUMNS = ("account_id", *_NEW_CONTACT, "created_at", "updated_at")
 
 
-def _inserts(session: AsyncSession) -> tuple[Any, Any]:
-    """The contact and contact inbox INSERTs of the session's backend, built once: a refused
-    unique value is an empty RETURNING, not an error (ON CONFLICT DO NOTHING)."""
-    backend = backend_of(session)
-    built = _INSERTS.get(backend)
-    if built is None:
-        insert = pg_insert if backend == "postgresql" else sqlite_insert
-        built = _INSERTS[backend] = (
-            insert(Contact).on_conflict_do_nothing().returning(Contact),
-            insert(CONTACT_INBOXES).on_conflict_do_nothing().returning(ContactInbox.id),
-        )
-    return built
+def _values(table: sa.Table, names: tuple[str, ...]) -> dict[str, Any]:
+    """VALUES of named bind parameters, new_<column> (a column's own name is reserved)."""
+    return {name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
+
+
+def _new(row: dict[str, Any]) -> dict[str, Any]:
+    return {f"new_{name}": value for name, value in row.items()}
+
+
+_CONTACT_INBOX_COLUMNS = (
+    "account_id",
+    "contact_id",
+    "inbox_id",
+    "source_id",
+    "hmac_verified",
+    "created_at",
+)
+
+
+def _build_inserts(backend: str) -> tuple[Any, Any]:
+    """The contact and contact inbox INSERTs of a backend: a refused unique value is an
+    empty RETURNING, not an error (ON CONFLICT DO NOTHING)."""
+    insert = pg_insert if backend == "postgresql" else sqlite_insert
+    contact = (
+        insert(CONTACTS)
+        .values(_values(CONTACTS, _INSERTED_COLUMNS))
+        .on_conflict_do_nothing()
+        .returning(*CONTACTS.c)
+    )
+    contact_inbox = (
+        insert(CONTACT_INBOXES)
+        .values(_values(CONTACT_INBOXES, _CONTACT_INBOX_COLUMNS))
+        .on_conflict_do_nothing()
+        .returning(CONTACT_INBOXES.c.id)
+    )
+    return contact, contact_inbox
+
+
+_INSERTS = {backend: _build_inserts(backend) for backend in ("postgresql", "sqlite")}
 
 
 async def create_contact(
-    session: AsyncSession,
+    conn: WriteConnection,
     account_id: int,
     data: ContactInput,
-    inbox: Inbox | None,
+    inbox: Any,
     source_id: str | None,
 ) -> Created:
-    """Insert a contact (and its contact inbox); a unique value another contact holds is a
-    422 naming it, whoever wrote it first, and leaves the caller's transaction as it was.
+    """Insert a contact (and its contact inbox in inbox, a row, when given); a unique value
+    another contact holds is a 422 naming it, whoever wrote it first, and leaves the caller's
+    transaction as it was.
 
     The inserts say ON CONFLICT DO NOTHING, so a refusal is an empty RETURNING, not an error:
     no savepoint is needed (it cost two round trips on every create). A contact inbox refused
     for its source_id takes its new contact back with it. Only a parent deleted meanwhile (the
     account, and with it the inbox) raises, as a 404, and ends the transaction on PostgreSQL.
     """
-    await check_definitions(session, account_id, data)
+    await check_definitions(conn, account_id, data)
     _stored_attributes(data, None)
     if data.problems:
-        raise await validation_error(session, account_id, data)
+        raise await validation_error(conn, account_id, data)
     values = dict(data.values)
     _derive_name(values, values.get("first_name", ""), values.get("last_name", ""))
     row = {**_NEW_CONTACT, **values, "account_id": account_id}
@@ -278,32 +316,33 @@ async def create_contact(
         chosen = source_id or default_source_id(
             inbox, values.get("email"), values.get("phone_number")
         )
-    insert_contact, insert_contact_inbox = _inserts(session)
+    insert_contact, insert_contact_inbox = _INSERTS[conn.backend]
     for _attempt in range(3):
         now = now_epoch()
         try:
-            inserted = await session.execute(
-                insert_contact, [{**row, "created_at": now, "updated_at": now}]
+            contact = await conn.fetchrow(
+                insert_contact, _new({**row, "created_at": now, "updated_at": now})
             )
-            contact: Contact | None = inserted.scalars().first()
             if contact is not None and inbox is not None:
-                linked = await session.execute(
+                linked = await conn.fetchrow(
                     insert_contact_inbox,
-                    {
-                        "account_id": account_id,
-                        "contact_id": contact.id,
-                        "inbox_id": inbox.id,
-                        "source_id": chosen,
-                        "hmac_verified": False,
-                        "created_at": now,
-                    },
+                    _new(
+                        {
+                            "account_id": account_id,
+                            "contact_id": contact.id,
+                            "inbox_id": inbox.id,
+                            "source_id": chosen,
+                            "hmac_verified": False,
+                            "created_at": now,
+                        }
+                    ),
                 )
-                if linked.first() is None:  # the source_id is another contact's
-                    await session.execute(
-                        tenant_delete(Contact, account_id).where(Contact.id == contact.id)
+                if linked is None:  # the source_id is another contact's
+                    await conn.fetch(
+                        tenant_delete(CONTACTS, account_id).where(CONTACTS.c.id == contact.id),
+                        {},
                     )
-                    session.expunge(contact)
-                    if source_id is not None and await source_holder(session, inbox, source_id):
+                    if source_id is not None and await source_holder(conn, inbox, source_id):
                         raise ValidationFailed([("source_id", SOURCE_TAKEN)])
                     continue
         except IntegrityError:
@@ -312,44 +351,67 @@ async def create_contact(
             return Created(contact, inbox, chosen)
         # Refused: name what another contact holds. When nothing is held any more (the
         # holder was deleted meanwhile), try again.
-        conflict = await conflict_error(session, account_id, values)
+        conflict = await conflict_error(conn, account_id, values)
         if conflict is not None:
             raise conflict
     raise ValidationFailed([("contact", NOT_SAVED)])
 
 
-async def update_contact(session: AsyncSession, contact: Contact, data: ContactInput) -> Contact:
-    """Apply the sent fields; JSON attributes merge top-level keys into the stored objects.
+# An UPDATE per set of fields sent (a handful of shapes in practice; bounded all the same).
+_UPDATES: BoundedCache[tuple[str, frozenset[str]], Any] = BoundedCache(2 * 1024 * 1024)
+
+
+def _update_statement(backend: str, fields: frozenset[str]) -> Any:
+    key = (backend, fields)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        statement = (
+            tenant_update(CONTACTS, _UPDATED_ACCOUNT)
+            .where(CONTACTS.c.id == _CONTACT_ID)
+            .values(_values(CONTACTS, tuple(sorted(fields))))
+            .returning(*CONTACTS.c)
+        )
+        _UPDATES.put(key, statement, 4096)
+    return statement
+
+
+async def update_contact(conn: WriteConnection, contact: Any, data: ContactInput) -> Any:
+    """Apply the sent fields to the contact (a row); JSON attributes merge top-level keys into
+    the stored objects. Returns the updated row.
 
     The caller fetched the contact with for_update=True, so concurrent merges do not lose keys.
     A unique value another contact holds is refused by the database (inside a savepoint) and
     answered as a 422 naming every such field.
     """
-    account_id, own_id = contact.account_id, contact.id  # a refused savepoint expires contact
-    await check_definitions(session, account_id, data)
+    account_id, own_id = contact.account_id, contact.id
+    await check_definitions(conn, account_id, data)
     stored = _stored_attributes(data, contact)
     if data.problems:
-        raise await validation_error(session, account_id, data, own_id)
+        raise await validation_error(conn, account_id, data, own_id)
     values = dict(data.values)
     _derive_name(
         values,
         values.get("first_name", contact.first_name),
         values.get("last_name", contact.last_name),
     )
+    for key in JSON_FIELDS:
+        if key in values:
+            values[key] = stored[key]
+    values["updated_at"] = now_epoch()
+    statement = _update_statement(conn.backend, frozenset(values))
+    params = _new(values)
+    params["tenant_account_id"], params["contact_id"] = account_id, own_id
     # Only a unique field can be refused; other updates need no savepoint (two round trips).
-    guarded = session.begin_nested() if _writes_unique(values) else contextlib.nullcontext()
+    guarded = conn.savepoint() if _writes_unique(values) else contextlib.nullcontext()
     try:
         async with guarded:
-            for key, value in values.items():
-                if key in JSON_FIELDS:
-                    value = stored[key]
-                setattr(contact, key, value)
-            contact.updated_at = now_epoch()
-            await session.flush()
+            updated = await conn.fetchrow(statement, params)
     except IntegrityError:
-        conflict = await conflict_error(session, account_id, values, exclude_id=own_id)
+        conflict = await conflict_error(conn, account_id, values, exclude_id=own_id)
         raise conflict or ValidationFailed([("contact", NOT_SAVED)]) from None
-    return contact
+    if updated is None:
+        raise NotFound()
+    return updated
 
 
 def parse_attribute_keys(body: dict[str, Any]) -> list[str]:
@@ -363,27 +425,46 @@ def parse_attribute_keys(body: dict[str, Any]) -> list[str]:
     return list(keys) if isinstance(keys, list) else []
 
 
-async def destroy_custom_attributes(
-    session: AsyncSession, contact: Contact, keys: list[str]
-) -> Contact:
+_SET_CUSTOM_ATTRIBUTES = (
+    tenant_update(CONTACTS, _UPDATED_ACCOUNT)
+    .where(CONTACTS.c.id == _CONTACT_ID)
+    .values(
+        custom_attributes=sa.bindparam(
+            "new_custom_attributes", type_=CONTACTS.c.custom_attributes.type
+        ),
+        updated_at=sa.bindparam("new_updated_at", type_=sa.BigInteger),
+    )
+)
+
+
+async def destroy_custom_attributes(conn: WriteConnection, contact: Any, keys: list[str]) -> None:
     """Remove these keys from the contact's custom attributes; absent keys are ignored.
 
     The caller fetched the contact with for_update=True, so a concurrent merge keeps its keys.
     """
-    remaining = {k: v for k, v in (contact.custom_attributes or {}).items() if k not in keys}
-    if remaining != (contact.custom_attributes or {}):
-        contact.custom_attributes = remaining
-        contact.updated_at = now_epoch()
-        await session.flush()
-    return contact
+    current = contact.custom_attributes or {}
+    remaining = {k: v for k, v in current.items() if k not in keys}
+    if remaining != current:
+        await conn.fetch(
+            _SET_CUSTOM_ATTRIBUTES,
+            {
+                "tenant_account_id": contact.account_id,
+                "contact_id": contact.id,
+                "new_custom_attributes": remaining,
+                "new_updated_at": now_epoch(),
+            },
+        )
 
 
-async def delete_contact(session: AsyncSession, account_id: int, contact_id: str) -> None:
+_DELETE = (
+    tenant_delete(CONTACTS, _ACCOUNT).where(CONTACTS.c.id == _CONTACT_ID).returning(CONTACTS.c.id)
+)
+
+
+async def delete_contact(conn: WriteConnection, account_id: int, contact_id: str) -> None:
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
-    result = await session.execute(
-        tenant_delete(Contact, account_id).where(Contact.id == parsed).returning(Contact.id)
-    )
-    if result.first() is None:
+    deleted = await conn.fetch(_DELETE, {"account_id": account_id, "contact_id": parsed})
+    if not deleted:
         raise NotFound()

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.custom_attributes import patterns
+from contactdesk.driver import ReadConnection
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.custom_attribute import CONTACT_ATTRIBUTE
 from contactdesk.models.tenancy import tenant_select
@@ -33,21 +33,21 @@ class Invalid(Exception):
     pass
 
 
+_DEFINITIONS = cast(sa.Table, CustomAttributeDefinition.__table__)
 _CONTACT_DEFINITIONS = tenant_select(
-    sa.bindparam("account_id", type_=sa.BigInteger), CustomAttributeDefinition
-).where(CustomAttributeDefinition.attribute_model == CONTACT_ATTRIBUTE)
+    sa.bindparam("account_id", type_=sa.BigInteger), *_DEFINITIONS.c
+).where(_DEFINITIONS.c.attribute_model == CONTACT_ATTRIBUTE)
 _CONTACT_DEFINITIONS_OF_KEYS = _CONTACT_DEFINITIONS.where(
-    CustomAttributeDefinition.attribute_key.in_(
-        sa.bindparam("keys", expanding=True, type_=sa.String)
-    )
+    _DEFINITIONS.c.attribute_key.in_(sa.bindparam("keys", expanding=True, type_=sa.String))
 )
 
 
 async def contact_definitions(
-    session: AsyncSession, account_id: int, keys: Collection[str] | None = None
-) -> dict[str, CustomAttributeDefinition]:
-    """The account's contact attribute definitions by key (only those of keys, if given).
-    Both statements are built once (building one cost more than running it)."""
+    conn: ReadConnection, account_id: int, keys: Collection[str] | None = None
+) -> dict[str, Any]:
+    """The account's contact attribute definitions by key (only those of keys, if given), as
+    rows (read by column name, as the model). Both statements are built once (building one
+    cost more than running it)."""
     params: dict[str, Any] = {"account_id": account_id}
     statement = _CONTACT_DEFINITIONS
     if keys is not None:
@@ -55,8 +55,8 @@ async def contact_definitions(
             return {}
         statement = _CONTACT_DEFINITIONS_OF_KEYS
         params["keys"] = list(keys)
-    rows = await session.execute(statement, params)
-    return {d.attribute_key: d for d in rows.scalars()}
+    rows = await conn.fetch(statement, params)
+    return {d.attribute_key: d for d in rows}
 
 
 def _text(definition: CustomAttributeDefinition, value: Any) -> str:
@@ -142,7 +142,7 @@ def check_value(definition: CustomAttributeDefinition, value: Any) -> Any:
 
 
 async def check_custom_attributes(
-    session: AsyncSession, account_id: int, sent: dict[str, Any]
+    conn: ReadConnection, account_id: int, sent: dict[str, Any]
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The custom attributes to store, normalised, and one ("custom_attributes.<key>",
     message) problem per value its definition refuses. Keys without a definition pass as
@@ -150,7 +150,7 @@ async def check_custom_attributes(
     if not sent:
         return sent, []
     definitions = await contact_definitions(
-        session, account_id, [k for k in sent if isinstance(k, str)]
+        conn, account_id, [k for k in sent if isinstance(k, str)]
     )
     if not definitions:
         return sent, []

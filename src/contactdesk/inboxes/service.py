@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contactdesk.driver import ReadConnection
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.models import ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
@@ -16,20 +18,22 @@ from contactdesk.values import parse_id
 SOURCE_TAKEN = "Source has already been taken"
 
 
+INBOXES = cast(sa.Table, Inbox.__table__)
+CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
 # Built once (every create reads its inbox): the account and the id are bind parameters.
-_INBOX = tenant_select(sa.bindparam("account_id", type_=sa.BigInteger), Inbox).where(
-    Inbox.id == sa.bindparam("inbox_id", type_=sa.BigInteger)
+_INBOX = tenant_select(sa.bindparam("account_id", type_=sa.BigInteger), *INBOXES.c).where(
+    INBOXES.c.id == sa.bindparam("inbox_id", type_=sa.BigInteger)
 )
 
 
-async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> Inbox:
+async def get_inbox(conn: ReadConnection, account_id: int, inbox_id: int) -> Any:
+    """The inbox's row (every column); 404 when the account has no such inbox."""
     if parse_id(inbox_id) is None:
         raise NotFound()
-    found = await session.execute(_INBOX, {"account_id": account_id, "inbox_id": inbox_id})
-    inbox: Inbox | None = found.scalar_one_or_none()
-    if inbox is None:
+    rows = await conn.fetch(_INBOX, {"account_id": account_id, "inbox_id": inbox_id})
+    if not rows:
         raise NotFound()
-    return inbox
+    return rows[0]
 
 
 async def list_inboxes(session: AsyncSession, account_id: int) -> list[Inbox]:
@@ -58,7 +62,7 @@ async def create_inbox(
     return inbox
 
 
-def default_source_id(inbox: Inbox, email: str | None, phone_number: str | None) -> str:
+def default_source_id(inbox: Any, email: str | None, phone_number: str | None) -> str:
     """The source_id an inbox gives a contact with this email and phone number when the
     client sends none (contract §4.6)."""
     channel = inbox.channel_type
@@ -77,13 +81,17 @@ def default_source_id(inbox: Inbox, email: str | None, phone_number: str | None)
     return str(uuid.uuid4())
 
 
-async def source_holder(session: AsyncSession, inbox: Inbox, source_id: str) -> int | None:
-    """The contact holding source_id in the inbox (any contact: the pair is unique)."""
-    found = await session.execute(
-        keyed_by_parent(
-            sa.select(ContactInbox.contact_id).where(
-                ContactInbox.inbox_id == inbox.id, ContactInbox.source_id == source_id
-            )
-        )
+_SOURCE_HOLDER = keyed_by_parent(
+    sa.select(CONTACT_INBOXES.c.contact_id).where(
+        CONTACT_INBOXES.c.inbox_id == sa.bindparam("inbox_id", type_=sa.BigInteger),
+        CONTACT_INBOXES.c.source_id == sa.bindparam("source_id", type_=sa.String),
     )
-    return found.scalar_one_or_none()
+)
+
+
+async def source_holder(conn: ReadConnection, inbox: Any, source_id: str) -> int | None:
+    """The contact holding source_id in the inbox (any contact: the pair is unique)."""
+    holder: int | None = await conn.fetchval(
+        _SOURCE_HOLDER, {"inbox_id": inbox.id, "source_id": source_id}
+    )
+    return holder

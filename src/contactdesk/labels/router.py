@@ -8,7 +8,7 @@ from starlette.responses import Response
 from contactdesk.auth.dependencies import Reader, Writer
 from contactdesk.body import json_object
 from contactdesk.contacts.service import get_contact
-from contactdesk.db import SessionDep
+from contactdesk.db import SessionDep, connection_of
 from contactdesk.labels import schemas
 from contactdesk.labels.service import labels_of, parse_labels_body, replace_labels
 from contactdesk.responses import OrjsonResponse, errors, request_body
@@ -25,7 +25,7 @@ router = APIRouter(tags=["labels"], default_response_class=OrjsonResponse, route
 )
 async def list_labels_route(caller: Reader, session: SessionDep, contact_id: str) -> Response:
     """The contact's labels, sorted case-insensitively."""
-    contact = await get_contact(session, caller.account_id, contact_id)
+    contact = await get_contact(connection_of(session), caller.account_id, contact_id)
     return OrjsonResponse({"payload": await labels_of(session, caller.account_id, contact.id)})
 
 
@@ -40,7 +40,9 @@ async def set_labels_route(
     request: Request, caller: Writer, session: SessionDep, contact_id: str
 ) -> Response:
     """Replace the whole label set; [] clears it."""
-    contact = await get_contact(session, caller.account_id, contact_id, for_update=True)
+    contact = await get_contact(
+        connection_of(session), caller.account_id, contact_id, for_update=True
+    )
     names = parse_labels_body(await json_object(request))
     result = await replace_labels(session, caller.account_id, contact.id, names)
     await session.commit()
