@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="list_p1,show,create,filter_email_eq")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="sample native frames too (asyncpg's Cython protocol, uvloop); slows the worker",
+    )
     parser.add_argument("--out", help="write the tables (JSON) and stacks next to this path")
     args = parser.parse_args(argv)
     if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                             "raw",
                             "--output",
                             str(raw),
-                            "--nonblocking",
+                            # Native frames (Cython, C) need the process paused per sample.
+                            *(["--native"] if args.native else ["--nonblocking"]),
                         ],
                         check=True,
                         capture_output=True,

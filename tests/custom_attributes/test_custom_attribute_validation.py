@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import sqlalchemy as sa
+
 from tests.support import Api, show
 
 PATH = "/custom_attribute_definitions"
@@ -321,6 +323,42 @@ async def test_definitions_follow_changes_and_deletion(api: Api) -> None:
     free = await api.patch(path, json={"custom_attributes": {"plan": "anything"}})
     assert free.status_code == 200, free.text
     assert await stored(api, contact["id"]) == {"plan": "anything"}
+
+
+async def test_definitions_changed_by_hand_apply_to_the_next_write(api: Api) -> None:
+    """A process keeps an account's definitions for its definitions_version, which a trigger
+    moves on every change (migration 0005): SQL written by hand is seen at once too."""
+    definition = await define(api, "seats", "number")
+    contact = await api.create_contact(name="Kept")
+    path = f"/contacts/{contact['id']}"
+    many = {"custom_attributes": {"seats": "many"}}
+    assert (await post_contact(api, **many)).status_code == 422
+    assert (await api.patch(path, json=many)).status_code == 422
+
+    async def by_hand(sql: str, **params: Any) -> None:
+        async with api.tenant.db.writer() as session:
+            await session.execute(sa.text(sql), params)
+            await session.commit()
+
+    await by_hand(
+        "UPDATE custom_attribute_definitions SET attribute_display_type = 'text' WHERE id = :d",
+        d=definition["id"],
+    )
+    assert (await post_contact(api, **many)).status_code == 200
+    assert (await api.patch(path, json=many)).status_code == 200
+    await by_hand("DELETE FROM custom_attribute_definitions WHERE id = :d", d=definition["id"])
+    await by_hand(
+        "INSERT INTO custom_attribute_definitions (account_id, attribute_model, attribute_key, "
+        "attribute_display_name, attribute_display_type, attribute_values, created_at, "
+        "updated_at) VALUES (:a, 'contact_attribute', 'tier', 'Tier', 'checkbox', '[]', 0, 0)",
+        a=api.tenant.account_id,
+    )
+    tier = {"custom_attributes": {"seats": "many", "tier": "maybe"}}
+    created = await post_contact(api, **tier)
+    assert created.status_code == 422, created.text
+    assert created.json()["attributes"] == ["custom_attributes.tier"]
+    assert (await api.patch(path, json=tier)).status_code == 422
+    assert await stored(api, contact["id"]) == {"seats": "many"}
 
 
 async def test_another_accounts_definitions_do_not_apply(api: Api, other_api: Api) -> None:

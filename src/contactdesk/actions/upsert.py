@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contact_inboxes.service import attach_inbox
 from contactdesk.contacts.fields import ContactInput
-from contactdesk.contacts.service import CONTACTS, create_contact, update_contact
+from contactdesk.contacts.service import (
+    CONTACT_COLUMNS,
+    CONTACTS,
+    create_contact,
+    update_contact,
+)
 from contactdesk.db import connection_of
 from contactdesk.driver import WriteConnection
 from contactdesk.errors import AppError, ValidationFailed
@@ -60,7 +65,7 @@ async def find_match(conn: WriteConnection, account_id: int, data: ContactInput)
     if not keys:
         return None
     contacts = await conn.fetch(
-        tenant_select(account_id, *CONTACTS.c)
+        tenant_select(account_id, *CONTACT_COLUMNS)
         .where(sa.or_(*(CONTACTS.c[k] == v for k, v in keys.items())))
         .order_by(CONTACTS.c.id)
         .with_for_update(),

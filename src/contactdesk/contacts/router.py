@@ -19,19 +19,21 @@ from contactdesk.contacts.list_params import parse_bool_param, parse_list_query
 from contactdesk.contacts.queries import contact_document, list_contacts
 from contactdesk.contacts.serialize import contact_inbox_json, contact_json
 from contactdesk.contacts.service import (
+    check_definitions,
     create_contact,
     delete_contact,
     destroy_custom_attributes,
     get_contact,
     parse_attribute_keys,
-    parse_create_body,
+    parse_create_fields,
     render,
+    stored_contact_inboxes,
     update_contact,
     validation_error,
 )
 from contactdesk.custom_attributes.validation import contact_definitions
 from contactdesk.db import ReadConnectionDep, WriteConnectionDep
-from contactdesk.errors import InvalidParameter
+from contactdesk.errors import InvalidParameter, NotFound
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
 from contactdesk.routing import LeanRoute
@@ -205,12 +207,23 @@ async def show_route(
 async def create_route(request: Request, caller: Writer, conn: WriteConnectionDep) -> Response:
     """Create a contact, attached to an inbox when inbox_id is given (required in v2)."""
     body = await json_object(request)
-    data, inbox_id, source_id = await parse_create_body(
-        conn, body, caller.account_id, caller.dialect
+    data, inbox_id, source_id, others = parse_create_fields(body, caller.dialect)
+    # The inbox first: it comes with the account's definitions_version, which spares reading
+    # the definitions (check_definitions). The body's problems still come before a 404.
+    inbox, missing = None, None
+    if inbox_id is not None:
+        try:
+            inbox = await get_inbox(conn, caller.account_id, inbox_id)
+        except NotFound as error:
+            missing = error
+    await check_definitions(
+        conn, caller.account_id, data, inbox.definitions_version if inbox else None
     )
+    data.problems += others
     if data.problems:
         raise await validation_error(conn, caller.account_id, data)
-    inbox = await get_inbox(conn, caller.account_id, inbox_id) if inbox_id is not None else None
+    if missing is not None:
+        raise missing
     created = await create_contact(conn, caller.account_id, data, inbox, source_id)
     await conn.commit()
     contact_inboxes = []
@@ -233,12 +246,16 @@ async def _update(
 ) -> Response:
     include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
     # The resource is checked before the body: an unknown contact is a 404 whatever was sent.
-    contact = await get_contact(conn, caller.account_id, contact_id, for_update=True)
+    contact = await get_contact(
+        conn, caller.account_id, contact_id, for_update=True, with_contact_inboxes=include
+    )
     data = parse_contact_fields(await json_object(request), creating=False)
-    contact = await update_contact(conn, contact, data)
-    rendered = await render(conn, contact, include_contact_inboxes=include)
+    updated = await update_contact(conn, contact, data)
+    # The commit right after the UPDATE: its trigger holds the account's counter shard
+    # (contacts/counters.py) until then, and other writers of that shard wait for it.
     await conn.commit()
-    return OrjsonResponse({"payload": rendered})
+    inboxes = stored_contact_inboxes(contact) if include else None
+    return OrjsonResponse({"payload": contact_json(updated, inboxes)})
 
 
 @router.post(

@@ -15,10 +15,9 @@ def contact_inbox_json(source_id: str, inbox: Inbox) -> dict[str, Any]:
     return {"source_id": source_id, "inbox": inbox_json(inbox)}
 
 
-def contact_json(
-    contact: Contact | Row[Any], contact_inboxes: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """contact_inboxes=None omits the key (include_contact_inboxes=false)."""
+def contact_json(contact: Contact | Row[Any], contact_inboxes: Any = None) -> dict[str, Any]:
+    """contact_inboxes (a list, or the JSON array the database rendered as a Fragment); None
+    omits the key (include_contact_inboxes=false)."""
     data: dict[str, Any] = {
         "additional_attributes": contact.additional_attributes or {},
         "availability_status": contact.availability_status,
@@ -61,6 +60,11 @@ _CONTACT_INBOXES = {
     "WHERE ci.contact_id = contacts.id AND ci.account_id = contacts.account_id "
     "ORDER BY ci.id))",
 }
+
+
+def contact_inboxes_sql(backend: str) -> sa.ColumnElement[str]:
+    """The contact_inboxes of the row (table contacts) as a JSON array, as render() adds it."""
+    return sa.literal_column(_CONTACT_INBOXES[backend], sa.String)
 
 
 def _attributes(backend: str, column: str) -> str:

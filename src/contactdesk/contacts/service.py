@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,12 +28,13 @@ from contactdesk.contacts.fields import (
     parse_source_field,
 )
 from contactdesk.contacts.queries import contact_document
+from contactdesk.contacts.serialize import contact_inboxes_sql
 from contactdesk.custom_attributes.validation import check_custom_attributes
 from contactdesk.driver import BoundedCache, ReadConnection, WriteConnection
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
-from contactdesk.models import Contact, ContactInbox, Inbox
+from contactdesk.models import Account, Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import tenant_delete, tenant_select, tenant_update
 from contactdesk.values import has_nul, parse_id
@@ -49,14 +51,35 @@ NOT_SAVED = "Contact could not be saved, please retry"
 CONTACTS = cast(sa.Table, Contact.__table__)
 CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
 INBOXES = cast(sa.Table, Inbox.__table__)
+ACCOUNTS = cast(sa.Table, Account.__table__)
 
 # The hot statements are built once, with the account and the ids as bind parameters.
 _ACCOUNT = sa.bindparam("account_id", type_=sa.BigInteger)
 _CONTACT_ID = sa.bindparam("contact_id", type_=sa.BigInteger)
 # In an UPDATE, a bind parameter may not take a column's name.
 _UPDATED_ACCOUNT = sa.bindparam("tenant_account_id", type_=sa.BigInteger)
-_CONTACT = tenant_select(_ACCOUNT, *CONTACTS.c).where(CONTACTS.c.id == _CONTACT_ID)
+# The account's definitions_version (migration 0005) comes with the row: a write checks
+# custom attributes against definitions kept for it (custom_attributes/validation.py).
+_DEFINITIONS_VERSION = (
+    sa.select(ACCOUNTS.c.definitions_version)
+    .where(ACCOUNTS.c.id == CONTACTS.c.account_id)
+    .scalar_subquery()
+    .label("definitions_version")
+)
+CONTACT_COLUMNS = (*CONTACTS.c, _DEFINITIONS_VERSION)
+_CONTACT = tenant_select(_ACCOUNT, *CONTACT_COLUMNS).where(CONTACTS.c.id == _CONTACT_ID)
 _CONTACT_FOR_UPDATE = _CONTACT.with_for_update()
+# The same, locked, with its contact inboxes rendered by the database (contact_inboxes_json):
+# an update answers them without another statement (an update does not change them, and the
+# lock keeps an attach from changing them meanwhile).
+_CONTACT_FOR_UPDATE_WITH_INBOXES = {
+    backend: tenant_select(
+        _ACCOUNT, *CONTACT_COLUMNS, contact_inboxes_sql(backend).label("contact_inboxes_json")
+    )
+    .where(CONTACTS.c.id == _CONTACT_ID)
+    .with_for_update(of=CONTACTS)
+    for backend in ("postgresql", "sqlite")
+}
 _CONTACT_INBOXES = (
     tenant_select(
         _ACCOUNT,
@@ -80,12 +103,17 @@ async def get_contact(
     contact_id: str | int,
     *,
     for_update: bool = False,
+    with_contact_inboxes: bool = False,
 ) -> Any:
-    """The contact's row (every column); 404 when the account has no such contact."""
+    """The contact's row (every column); 404 when the account has no such contact.
+    with_contact_inboxes (with for_update): also contact_inboxes_json, for contact_json."""
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
     statement = _CONTACT_FOR_UPDATE if for_update else _CONTACT
+    if with_contact_inboxes:
+        assert for_update, "contact inboxes are read with the row locked"
+        statement = _CONTACT_FOR_UPDATE_WITH_INBOXES[conn.backend]
     rows = await conn.fetch(statement, {"account_id": account_id, "contact_id": parsed})
     if not rows:
         raise NotFound()
@@ -105,6 +133,13 @@ async def contact_inboxes_of(
     for row in rows:
         result[row.contact_id].append({"source_id": row.source_id, "inbox": inbox_json(row)})
     return result
+
+
+def stored_contact_inboxes(contact: Any) -> Any:
+    """The contact_inboxes_json of a row read with_contact_inboxes, for contact_json: the
+    JSON text as a Fragment (a session on PostgreSQL hands it over decoded)."""
+    value = contact.contact_inboxes_json
+    return value if isinstance(value, list) else orjson.Fragment(value)
 
 
 async def render(
@@ -162,16 +197,19 @@ async def validation_error(
     return ValidationFailed(problems, extra=extra)
 
 
-async def check_definitions(conn: ReadConnection, account_id: int, data: ContactInput) -> None:
+async def check_definitions(
+    conn: ReadConnection, account_id: int, data: ContactInput, version: int | None = None
+) -> None:
     """Check and normalise data's custom_attributes against the account's definitions, once
-    per input; each refused value is appended to data.problems."""
+    per input; each refused value is appended to data.problems. version: the account's
+    definitions_version, read with a row the caller read anyway."""
     if data.definitions_checked:
         return
     data.definitions_checked = True
     sent = data.values.get("custom_attributes")
     if not sent:
         return  # absent, {} or refused by the field checks already
-    normalised, problems = await check_custom_attributes(conn, account_id, sent)
+    normalised, problems = await check_custom_attributes(conn, account_id, sent, version)
     data.values["custom_attributes"] = normalised
     data.problems += problems
 
@@ -201,6 +239,11 @@ def _derive_name(values: dict[str, Any], first: str, last: str) -> None:
     values["name"] = " ".join(part for part in (first, last) if part)
 
 
+def _version(row: Any) -> int | None:
+    """The account's definitions_version a row was read with (None: not read with it)."""
+    return getattr(row, "definitions_version", None) if row is not None else None
+
+
 def _writes_unique(values: dict[str, Any]) -> bool:
     """Whether writing values can meet a unique constraint (only these fields have one)."""
     return any(values.get(field) is not None for field, _ in UNIQUE_FIELDS)
@@ -219,13 +262,25 @@ async def parse_create_body(
     """The create body (contract §5): the contact fields (custom attributes checked against
     the account's definitions), inbox_id (required in the v2 API dialect) and source_id;
     every problem is collected in the returned input's problems."""
-    data = parse_contact_fields(body, creating=True)
+    data, inbox_id, source_id, others = parse_create_fields(body, dialect)
     await check_definitions(conn, account_id, data)
+    data.problems += others
+    return data, inbox_id, source_id
+
+
+def parse_create_fields(
+    body: dict[str, Any], dialect: str
+) -> tuple[ContactInput, int | None, str | None, list[tuple[str, str]]]:
+    """parse_create_body without the definitions: the contact fields, inbox_id, source_id and
+    the problems of those two, which the caller adds to data.problems after it checked the
+    definitions (check_definitions), so that the 422 lists them in the same order."""
+    data = parse_contact_fields(body, creating=True)
+    others: list[tuple[str, str]] = []
     inbox_id = None
     if dialect == "v2" or body.get("inbox_id") is not None:
-        inbox_id = parse_inbox_field(body, data.problems)
-    source_id = parse_source_field(body, data.problems)
-    return data, inbox_id, source_id
+        inbox_id = parse_inbox_field(body, others)
+    source_id = parse_source_field(body, others)
+    return data, inbox_id, source_id, others
 
 
 # What a new contact holds where the body says nothing: every column, so that one prebuilt
@@ -288,6 +343,42 @@ def _build_inserts(backend: str) -> tuple[Any, Any]:
 _INSERTS = {backend: _build_inserts(backend) for backend in ("postgresql", "sqlite")}
 
 
+def _build_insert_with_inbox() -> Any:
+    """PostgreSQL: both inserts in one statement (one round trip, and the account's counter
+    shard, which the contact's insert locks, is held for one round trip less): the new
+    contact's columns, and linked = 1 when its contact inbox was inserted, 0 when the
+    source_id is another contact's."""
+    contact = (
+        pg_insert(CONTACTS)
+        .values(_values(CONTACTS, _INSERTED_COLUMNS))
+        .on_conflict_do_nothing()
+        .returning(*CONTACTS.c)
+        .cte("new_contact")
+    )
+    contact_inbox = (
+        pg_insert(CONTACT_INBOXES)
+        .from_select(
+            list(_CONTACT_INBOX_COLUMNS),
+            sa.select(
+                contact.c.account_id,
+                contact.c.id,
+                sa.bindparam("new_inbox_id", type_=sa.BigInteger),
+                sa.bindparam("new_source_id", type_=sa.String),
+                sa.false(),
+                contact.c.created_at,
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(CONTACT_INBOXES.c.id)
+        .cte("new_contact_inbox")
+    )
+    linked = sa.select(sa.func.count()).select_from(contact_inbox).scalar_subquery()
+    return sa.select(*contact.c, linked.label("linked"))
+
+
+_INSERT_WITH_INBOX = {"postgresql": _build_insert_with_inbox()}
+
+
 async def create_contact(
     conn: WriteConnection,
     account_id: int,
@@ -304,7 +395,7 @@ async def create_contact(
     for its source_id takes its new contact back with it. Only a parent deleted meanwhile (the
     account, and with it the inbox) raises, as a 404, and ends the transaction on PostgreSQL.
     """
-    await check_definitions(conn, account_id, data)
+    await check_definitions(conn, account_id, data, _version(inbox))
     _stored_attributes(data, None)
     if data.problems:
         raise await validation_error(conn, account_id, data)
@@ -317,13 +408,19 @@ async def create_contact(
             inbox, values.get("email"), values.get("phone_number")
         )
     insert_contact, insert_contact_inbox = _INSERTS[conn.backend]
+    insert_both = _INSERT_WITH_INBOX.get(conn.backend) if inbox is not None else None
     for _attempt in range(3):
         now = now_epoch()
         try:
-            contact = await conn.fetchrow(
-                insert_contact, _new({**row, "created_at": now, "updated_at": now})
-            )
-            if contact is not None and inbox is not None:
+            params = _new({**row, "created_at": now, "updated_at": now})
+            if insert_both is not None:
+                params["new_inbox_id"], params["new_source_id"] = inbox.id, chosen
+                contact = await conn.fetchrow(insert_both, params)
+                linked = contact.linked if contact is not None else None
+            else:
+                contact = await conn.fetchrow(insert_contact, params)
+                linked = None
+            if contact is not None and inbox is not None and insert_both is None:
                 linked = await conn.fetchrow(
                     insert_contact_inbox,
                     _new(
@@ -337,14 +434,14 @@ async def create_contact(
                         }
                     ),
                 )
-                if linked is None:  # the source_id is another contact's
-                    await conn.fetch(
-                        tenant_delete(CONTACTS, account_id).where(CONTACTS.c.id == contact.id),
-                        {},
-                    )
-                    if source_id is not None and await source_holder(conn, inbox, source_id):
-                        raise ValidationFailed([("source_id", SOURCE_TAKEN)])
-                    continue
+            if contact is not None and inbox is not None and not linked:
+                # The source_id is another contact's: the new contact goes.
+                await conn.fetch(
+                    tenant_delete(CONTACTS, account_id).where(CONTACTS.c.id == contact.id), {}
+                )
+                if source_id is not None and await source_holder(conn, inbox, source_id):
+                    raise ValidationFailed([("source_id", SOURCE_TAKEN)])
+                continue
         except IntegrityError:
             raise NotFound() from None  # not a unique value: the account went away
         if contact is not None:
@@ -384,7 +481,7 @@ async def update_contact(conn: WriteConnection, contact: Any, data: ContactInput
     answered as a 422 naming every such field.
     """
     account_id, own_id = contact.account_id, contact.id
-    await check_definitions(conn, account_id, data)
+    await check_definitions(conn, account_id, data, _version(contact))
     stored = _stored_attributes(data, contact)
     if data.problems:
         raise await validation_error(conn, account_id, data, own_id)

@@ -22,7 +22,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from contactdesk.custom_attributes import patterns
-from contactdesk.driver import ReadConnection
+from contactdesk.driver import BoundedCache, ReadConnection
 from contactdesk.models import CustomAttributeDefinition
 from contactdesk.models.custom_attribute import CONTACT_ATTRIBUTE
 from contactdesk.models.tenancy import tenant_select
@@ -141,17 +141,47 @@ def check_value(definition: CustomAttributeDefinition, value: Any) -> Any:
     return value if check is None else check(definition, value)
 
 
+# The account's contact definitions as of a definitions_version (migration 0005), per
+# database and account: a create or an update reads the version with a row it reads anyway
+# and reads the definitions only when they changed. A definition is costed at
+# DEFINITION_BYTES (a row of short strings; a pattern is at most 1 KB) plus its pattern.
+DEFINITIONS_CACHE_BYTES = 8 * 1024 * 1024
+DEFINITION_BYTES = 1024
+_KEPT: BoundedCache[tuple[str, int], tuple[int, dict[str, Any]]] = BoundedCache(
+    DEFINITIONS_CACHE_BYTES
+)
+
+
+async def definitions_as_of(conn: ReadConnection, account_id: int, version: int) -> dict[str, Any]:
+    """The account's contact definitions, at least as new as version (the account's
+    definitions_version read by the caller)."""
+    key = (conn.database, account_id)
+    found = _KEPT.get(key)
+    if found is not None and found[0] >= version:
+        return found[1]
+    # Read after the version: as new as it or newer, so it may be kept under it (versions
+    # only grow; a caller who read a later version reads them again).
+    definitions = await contact_definitions(conn, account_id)
+    cost = 256 + sum(DEFINITION_BYTES + len(d.regex_pattern or "") for d in definitions.values())
+    _KEPT.put(key, (version, definitions), cost)
+    return definitions
+
+
 async def check_custom_attributes(
-    conn: ReadConnection, account_id: int, sent: dict[str, Any]
+    conn: ReadConnection, account_id: int, sent: dict[str, Any], version: int | None = None
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The custom attributes to store, normalised, and one ("custom_attributes.<key>",
     message) problem per value its definition refuses. Keys without a definition pass as
-    they are."""
+    they are. version: the account's definitions_version, when the caller read it."""
     if not sent:
         return sent, []
-    definitions = await contact_definitions(
-        conn, account_id, [k for k in sent if isinstance(k, str)]
-    )
+    if version is None:
+        definitions = await contact_definitions(
+            conn, account_id, [k for k in sent if isinstance(k, str)]
+        )
+    else:
+        every = await definitions_as_of(conn, account_id, version)
+        definitions = {k: every[k] for k in sent if isinstance(k, str) and k in every}
     if not definitions:
         return sent, []
     if _pattern_work_is_heavy(definitions, sent):

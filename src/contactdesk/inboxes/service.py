@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.driver import ReadConnection
 from contactdesk.errors import NotFound, ValidationFailed
-from contactdesk.models import ContactInbox, Inbox
+from contactdesk.models import Account, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
 from contactdesk.models.tenancy import keyed_by_parent, tenant_select
 from contactdesk.values import parse_id
@@ -21,9 +21,18 @@ SOURCE_TAKEN = "Source has already been taken"
 INBOXES = cast(sa.Table, Inbox.__table__)
 CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
 # Built once (every create reads its inbox): the account and the id are bind parameters.
-_INBOX = tenant_select(sa.bindparam("account_id", type_=sa.BigInteger), *INBOXES.c).where(
-    INBOXES.c.id == sa.bindparam("inbox_id", type_=sa.BigInteger)
+# The account's definitions_version comes with it (a create checks custom attributes against
+# the definitions kept for it: custom_attributes/validation.py).
+ACCOUNTS = cast(sa.Table, Account.__table__)
+_DEFINITIONS_VERSION = (
+    sa.select(ACCOUNTS.c.definitions_version)
+    .where(ACCOUNTS.c.id == INBOXES.c.account_id)
+    .scalar_subquery()
+    .label("definitions_version")
 )
+_INBOX = tenant_select(
+    sa.bindparam("account_id", type_=sa.BigInteger), *INBOXES.c, _DEFINITIONS_VERSION
+).where(INBOXES.c.id == sa.bindparam("inbox_id", type_=sa.BigInteger))
 
 
 async def get_inbox(conn: ReadConnection, account_id: int, inbox_id: int) -> Any:

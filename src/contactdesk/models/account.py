@@ -20,6 +20,9 @@ class Account(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[int] = mapped_column(sa.BigInteger, default=now_epoch)
+    # Moved by a trigger on every change of the account's custom attribute definitions
+    # (migration 0005): the key of the definitions a process keeps (custom_attributes).
+    definitions_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class AccountUser(Base):
