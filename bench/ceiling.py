@@ -27,7 +27,8 @@ repeat (unique violations, or one contact's attributes written over others).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,13 @@ from bench.pgbench import (
 from contactdesk.contacts.filter_parse import custom_keys, parse_filter
 from contactdesk.contacts.list_params import parse_list_query
 from contactdesk.contacts.queries import contact_document, list_contacts
-from contactdesk.driver import PG_SERVER_SETTINGS, AsyncpgReader, ReadConnection
+from contactdesk.driver import (
+    CACHED_PLANS,
+    CUSTOM_PLANS,
+    PG_SERVER_SETTINGS,
+    AsyncpgReader,
+    ReadConnection,
+)
 
 READ_SCENARIOS = (
     "list_p1",
@@ -147,15 +154,38 @@ def requests_for(name: str, path: str, bench: BenchData) -> Requests:
     )
 
 
-async def _record(connection: asyncpg.Connection, call: Call) -> list[Statement]:
-    """The statements of one request once they no longer change from one run to the next."""
+PLANNED = {"plan_cache_mode": "force_custom_plan"}
+
+
+async def _record_once(connection: asyncpg.Connection, call: Call) -> tuple[list[Statement], bool]:
+    recording = RecordingConnection(connection)
+    planned = False
+
+    @contextlib.asynccontextmanager
+    async def planned_connection() -> AsyncIterator[Any]:
+        # As the service's ReadPool.planned, on this one connection: the setting is not a
+        # statement of the request (pgbench's sessions get it, Script.settings).
+        nonlocal planned
+        planned = True
+        await connection.execute(CUSTOM_PLANS)
+        try:
+            yield recording
+        finally:
+            await connection.execute(CACHED_PLANS)
+
+    await call(AsyncpgReader(recording, "bench-ceiling", planned_connection))
+    return recording.statements, planned
+
+
+async def _record(connection: asyncpg.Connection, call: Call) -> tuple[list[Statement], bool]:
+    """The statements of one request once they no longer change from one run to the next,
+    and whether some ran on a connection that plans for the arguments (custom_plans)."""
     previous: list[str] | None = None
     for _ in range(6):
-        recording = RecordingConnection(connection)
-        await call(AsyncpgReader(recording, "bench-ceiling"))
-        texts = [statement.sql for statement in recording.statements]
+        statements, planned = await _record_once(connection, call)
+        texts = [statement.sql for statement in statements]
         if texts == previous:
-            return recording.statements
+            return statements, planned
         previous = texts
     raise RuntimeError("a request sent different statements on every run")
 
@@ -168,10 +198,21 @@ async def record_script(dsn: str, requests: Requests) -> Script:
             lo, hi = requests.id_range
             if lo == hi:
                 raise RuntimeError("show needs two contact ids")
-            low = await _record(connection, requests.by_id(lo))
-            high = await _record(connection, requests.by_id(hi))
-            return drawn_id_script(low, high, lo, hi)
-        return variants_script([await _record(connection, call) for call in requests.variants])
+            (low, planned), (high, _) = (
+                await _record(connection, requests.by_id(lo)),
+                await _record(connection, requests.by_id(hi)),
+            )
+            script = drawn_id_script(low, high, lo, hi)
+        else:
+            recorded = [await _record(connection, call) for call in requests.variants]
+            script = variants_script([statements for statements, _ in recorded])
+            planned = any(used for _, used in recorded)
+        if planned:
+            # The service runs the whole request's planned part on such a connection; pgbench
+            # sets it for the whole script (the other statements are a handful of
+            # cheap reads, planned as well: a ceiling a little lower, never higher).
+            script.settings = dict(PLANNED)
+        return script
     finally:
         await connection.close()
 

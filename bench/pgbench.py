@@ -38,6 +38,10 @@ class Script:
     # (statement index, argument index) -> the pgbench variable that replaces the argument.
     variables: dict[tuple[int, int], str] = field(default_factory=dict)
     preamble: list[str] = field(default_factory=list)
+    # Session settings of pgbench's connections beyond the service's PG_SERVER_SETTINGS: the
+    # statements of a request that the service plans for their arguments run on connections
+    # set so (driver.ReadPool.planned), and pgbench's are set the same way.
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def drawn_id_script(low: list[Statement], high: list[Statement], lo: int, hi: int) -> Script:
@@ -188,15 +192,16 @@ class PgbenchResult:
     command: str
 
 
-def _pgbench_env(url: str) -> dict[str, str]:
+def _pgbench_env(url: str, settings: dict[str, str] | None = None) -> dict[str, str]:
     parsed = make_url(url)
+    every = {**PG_SERVER_SETTINGS, **(settings or {})}
     env = {
         "PGHOST": parsed.host or "localhost",
         "PGPORT": str(parsed.port or 5432),
         "PGUSER": parsed.username or "postgres",
         "PGDATABASE": parsed.database or "",
         # The settings of the service's own connections.
-        "PGOPTIONS": " ".join(f"-c {k}={v}" for k, v in PG_SERVER_SETTINGS.items()),
+        "PGOPTIONS": " ".join(f"-c {k}={v}" for k, v in every.items()),
     }
     if parsed.password:
         env["PGPASSWORD"] = parsed.password
@@ -245,7 +250,8 @@ def run_pgbench(
     threads: int = 2,
 ) -> PgbenchResult:
     """pgbench over these scripts (written into folder, kept), one drawn per transaction."""
-    env = {**_pgbench_env(url), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    settings = {k: v for script in scripts for k, v in script.settings.items()}
+    env = {**_pgbench_env(url, settings), "PATH": "/usr/bin:/bin:/usr/local/bin"}
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("script*.sql"):
         stale.unlink()

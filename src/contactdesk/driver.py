@@ -31,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 PG_SERVER_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
 
 CUSTOM_PLANS = "SET plan_cache_mode = force_custom_plan"
+# The pool of connections that plan for the arguments (searches, filters) holds this share of
+# db_pool_size (at least 2) per process.
+PLANNED_POOL_SHARE = 4
 CACHED_PLANS = "RESET plan_cache_mode"
 
 
@@ -211,12 +214,20 @@ def compile_for_asyncpg(statement: sa.Executable) -> _Compiled:
     return result
 
 
+# Where statements planned for their values come from (ReadPool.planned): a connection that
+# plans every statement for its arguments, checked out for the block.
+PlannedSource = Callable[[], contextlib.AbstractAsyncContextManager[asyncpg.Connection]]
+
+
 class AsyncpgReader:
     backend = "postgresql"
 
-    def __init__(self, connection: asyncpg.Connection, database: str) -> None:
+    def __init__(
+        self, connection: asyncpg.Connection, database: str, planned: PlannedSource | None = None
+    ) -> None:
         self.connection = connection
         self.database = database
+        self.planned = planned
         self.dirty = False
 
     async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
@@ -230,6 +241,18 @@ class AsyncpgReader:
 
     @contextlib.asynccontextmanager
     async def custom_plans(self) -> AsyncIterator[None]:
+        """The block's statements run on a connection of the pool whose sessions plan every
+        statement for its arguments (plan_cache_mode = force_custom_plan): no SET and RESET
+        round trips around them. Without such a pool (a lone connection), SET and RESET."""
+        if self.planned is not None:
+            own = self.connection
+            async with self.planned() as planned:
+                self.connection = planned
+                try:
+                    yield
+                finally:
+                    self.connection = own
+            return
         self.dirty = True  # until the reset ran: a connection left half-way is closed
         await self.connection.execute(CUSTOM_PLANS)
         yield
@@ -359,24 +382,48 @@ class ReadPool:
         self.dsn = dsn
         self.size = size
         self._pool: asyncpg.Pool | None = None
+        self._planned: asyncpg.Pool | None = None
+
+    def _create_pool(self, size: int, settings: dict[str, str]) -> asyncpg.Pool:
+        return asyncpg.create_pool(
+            self.dsn,
+            min_size=0,
+            max_size=size,
+            server_settings=settings,
+            connection_class=_NoReset,
+            record_class=Record,
+            init=_json_as_bytes,
+        )
 
     async def _asyncpg_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            pool = asyncpg.create_pool(
-                self.dsn,
-                min_size=0,
-                max_size=self.size,
-                server_settings=PG_SERVER_SETTINGS,
-                connection_class=_NoReset,
-                record_class=Record,
-                init=_json_as_bytes,
-            )
+            pool = self._create_pool(self.size, PG_SERVER_SETTINGS)
             await pool
             if self._pool is None:
                 self._pool = pool
             else:  # another request created one meanwhile
                 await pool.close()
         return self._pool
+
+    async def _planned_pool(self) -> asyncpg.Pool:
+        if self._planned is None:
+            pool = self._create_pool(
+                max(2, self.size // PLANNED_POOL_SHARE),
+                {**PG_SERVER_SETTINGS, "plan_cache_mode": "force_custom_plan"},
+            )
+            await pool
+            if self._planned is None:
+                self._planned = pool
+            else:
+                await pool.close()
+        return self._planned
+
+    @contextlib.asynccontextmanager
+    async def planned(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection whose session plans every statement for its arguments."""
+        pool = await self._planned_pool()
+        async with pool.acquire() as connection:
+            yield connection
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[ReadConnection]:
@@ -386,7 +433,7 @@ class ReadPool:
             return
         pool = await self._asyncpg_pool()
         raw = await pool.acquire()
-        reader = AsyncpgReader(raw, self.database)
+        reader = AsyncpgReader(raw, self.database, self.planned)
         try:
             yield reader
         finally:
@@ -422,3 +469,6 @@ class ReadPool:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self._planned is not None:
+            await self._planned.close()
+            self._planned = None

@@ -6,6 +6,7 @@ import pytest
 from bench.pgbench import (
     Script,
     Statement,
+    _pgbench_env,
     drawn_id_script,
     parse_pgbench,
     render_script,
@@ -99,3 +100,14 @@ initial connection time = 45.678 ms
 tps = 1021.812345 (without initial connection time)
 """
     assert parse_pgbench(output) == (1021.812345, 62.64, 3092, 0)
+
+
+def test_pgbench_sessions_are_set_as_the_services() -> None:
+    """The service's server settings, plus a script's own (a request planned for its
+    arguments runs on connections set so, driver.ReadPool.planned)."""
+    url = "postgresql://postgres@127.0.0.1:5432/bench"
+    plain = _pgbench_env(url)["PGOPTIONS"]
+    assert "-c jit=off" in plain
+    assert "plan_cache_mode" not in plain
+    planned = _pgbench_env(url, {"plan_cache_mode": "force_custom_plan"})["PGOPTIONS"]
+    assert planned == plain + " -c plan_cache_mode=force_custom_plan"
