@@ -70,8 +70,9 @@ def account_param() -> sa.BindParameter[int]:
     return sa.bindparam("account_id", type_=sa.BigInteger, literal_execute=True)
 
 
-def _generation() -> sa.ScalarSelect[int]:
-    """The account's generation (bind parameter account_id)."""
+def generation() -> sa.ScalarSelect[int]:
+    """The account's generation (bind parameter account_id): a page statement reads it with
+    its rows, so that a cached count is checked without a statement of its own."""
     return tenant_select(
         account_param(), sa.func.coalesce(sa.func.sum(ContactCounter.version), 0)
     ).scalar_subquery()
@@ -99,13 +100,13 @@ def label_total() -> sa.ScalarSelect[int]:
     )
 
 
-_GENERATION = sa.select(_generation())
+_GENERATION = sa.select(generation())
 
 
 def with_generation(count: sa.Select[Any]) -> sa.Select[Any]:
     """A statement reading the generation and count's count in one snapshot: build it once
     per shape and pass it to cached_count."""
-    return sa.select(_generation(), count.scalar_subquery())
+    return sa.select(generation(), count.scalar_subquery())
 
 
 async def cached_count(
@@ -113,9 +114,11 @@ async def cached_count(
     key: Hashable,
     statement: Callable[[], sa.Select[Any]],
     params: dict[str, Any],
+    known_generation: int | None = None,
 ) -> int:
     """The count statement() reads (a with_generation() statement, params hold account_id),
-    recomputed when the generation moved.
+    recomputed when the generation moved. known_generation: the generation the caller read
+    after its own writes (with its page), which spares reading it again.
 
     Concurrent misses of one key wait for a single computation (a burst of the same search does
     not start one scan per request), then check the generation like any other hit: a count
@@ -126,8 +129,10 @@ async def cached_count(
     for _ in range(3):
         cached = _cache.get(cache_key)
         if cached is not None:
-            generation = int(await conn.fetchval(_GENERATION, account) or 0)
-            if generation == cached[0]:
+            current = known_generation
+            if current is None:
+                current = int(await conn.fetchval(_GENERATION, account) or 0)
+            if current == cached[0]:
                 return cached[1]
         flight = _inflight.get(cache_key)
         if flight is None:
@@ -139,8 +144,8 @@ async def cached_count(
         own = _inflight[cache_key] = asyncio.get_running_loop().create_future()
     try:
         # One statement, one snapshot: the count belongs to exactly this generation.
-        generation, count = (await conn.fetch(statement(), params))[0]
-        remember(cache_key, int(generation), int(count))
+        counted_at, count = (await conn.fetch(statement(), params))[0]
+        remember(cache_key, int(counted_at), int(count))
         return int(count)
     finally:
         if own is not None:

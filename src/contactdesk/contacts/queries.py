@@ -166,8 +166,11 @@ _TOTALS = {"account": counters.account_total, "label": counters.label_total}
 _TOTAL_STATEMENTS = {name: sa.select(total()) for name, total in _TOTALS.items()}
 
 
-async def _count(conn: ReadConnection, plan: _Plan, query: ListQuery) -> int:
-    """The exact number of matching contacts, from a counter whenever one answers."""
+async def _count(
+    conn: ReadConnection, plan: _Plan, query: ListQuery, generation: int | None = None
+) -> int:
+    """The exact number of matching contacts, from a counter whenever one answers, else from
+    the count cache (generation: the account's, read with the page)."""
     if plan.total in _TOTAL_STATEMENTS:
         return int(await conn.fetchval(_TOTAL_STATEMENTS[plan.total], plan.params) or 0)
 
@@ -179,7 +182,7 @@ async def _count(conn: ReadConnection, plan: _Plan, query: ListQuery) -> int:
         return _cached(("count", *plan.shape(conn.backend, query)), plan, build)
 
     key = plan.filter.cache_key() if plan.filter is not None else ("list", query.q, query.labels)
-    return await counters.cached_count(conn, key, statement, plan.params)
+    return await counters.cached_count(conn, key, statement, plan.params, generation)
 
 
 def _page_statement(
@@ -213,7 +216,7 @@ def _build_page(
         .offset(sa.bindparam("offset", type_=sa.BigInteger, literal_execute=True))
         .subquery("page")
     )
-    # Read by position: id, sort value, the contact's JSON, then the count (if any).
+    # Read by position: id, sort value, the contact's JSON, then the count or the generation.
     columns: list[sa.ColumnElement[Any]] = [
         inner.c.page_id,
         inner.c.sort_value,
@@ -226,6 +229,10 @@ def _build_page(
         columns.append(count.scalar_subquery().correlate(None).label("total"))
     elif plan.total:
         columns.append(_TOTALS[plan.total]().label("total"))
+    else:
+        # The count comes from the count cache: the account's generation, read with the rows
+        # in one snapshot, tells whether the cached count still holds (counters.cached_count).
+        columns.append(counters.generation().label("generation"))
     # The rows the scoped page subquery chose, read whole.
     built: sa.Select[Any] = keyed_by_parent(
         sa.select(*columns)
@@ -291,7 +298,7 @@ async def list_contacts(
     if rows and plan.total:
         count = int(rows[0][3])  # read with the page, in the same statement
     else:
-        count = await _count(conn, plan, query)
+        count = await _count(conn, plan, query, int(rows[0][3]) if rows else None)
     meta = {
         "count": count,
         "current_page": query.page_echo,
