@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import orjson
@@ -24,7 +25,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from contactdesk.config import Settings
-from contactdesk.driver import PG_SERVER_SETTINGS, ReadConnection, ReadPool, WriteConnection
+from contactdesk.driver import (
+    PG_SERVER_SETTINGS,
+    ReadConnection,
+    ReadPool,
+    ThreadWriter,
+    WriteConnection,
+)
 
 try:
     import fcntl
@@ -109,8 +116,10 @@ def register_sqlite_functions(dbapi_connection: Any) -> None:
     dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | sa.Engine, busy_timeout_ms: int) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(target, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself, so that writers can ask for BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
@@ -122,7 +131,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=FULL")  # a committed contact survives power loss
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         if conn.get_execution_options().get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -163,6 +172,25 @@ class Database:
                 # Between processes (serve --workers N), a blocking lock on a file next to the
                 # database: the next writer wakes as soon as the last one is done.
                 self._lock_path = f"{database}.write-lock"
+        # SQLite's hot writes: a synchronous connection driven from one thread (driver.py,
+        # ThreadWriter), on a file database.
+        self._thread_engine: sa.Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
+            None,
+            "",
+            ":memory:",
+        ):
+            self._thread_engine = sa.create_engine(
+                self.engine.url.set(drivername="sqlite+pysqlite"),
+                poolclass=sa.pool.QueuePool,
+                pool_size=1,
+                max_overflow=0,
+                json_deserializer=orjson.loads,
+                connect_args={"cached_statements": 32},
+            ).execution_options(**{WRITE_OPTION: True})
+            _configure_sqlite(self._thread_engine, settings.sqlite_busy_timeout_ms)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="contactdesk-sqlite-writes")
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
@@ -184,11 +212,35 @@ class Database:
             async with self.reads.transaction() as writer:
                 yield writer
             return
+        if self._thread_engine is not None and self._thread is not None:
+            async with self._thread_writer(self._thread_engine, self._thread) as writer:
+                yield writer
+            return
         async with self.writing() as session:
             yield SessionConnection(session)
 
+    @contextlib.asynccontextmanager
+    async def _thread_writer(
+        self, engine: sa.Engine, thread: ThreadPoolExecutor
+    ) -> AsyncIterator[WriteConnection]:
+        """A ThreadWriter after this process's earlier writers; its first statement takes the
+        lock file between processes and begins the transaction (BEGIN IMMEDIATE)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_gate is not None:
+                await stack.enter_async_context(self._write_gate)
+            writer = ThreadWriter(engine, str(self.engine.url), thread, FileLock(self._lock_path))
+            try:
+                yield writer
+            finally:
+                await writer.close()
+
     async def dispose(self) -> None:
         await self.reads.close()
+        if self._thread_engine is not None and self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._thread_engine.dispose
+            )
+            self._thread.shutdown(wait=True)
         await self.engine.dispose()
 
 
@@ -235,6 +287,24 @@ class SessionConnection:
 
 def connection_of(session: AsyncSession) -> WriteConnection:
     return SessionConnection(session)
+
+
+class FileLock:
+    """The lock file between processes, taken blocking (in a writer's thread); without a
+    path (no fcntl), nothing."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.descriptor: int | None = None
+
+    def acquire(self) -> None:
+        if self.path is not None:
+            self.descriptor = _lock_file(self.path)
+
+    def release(self) -> None:
+        descriptor, self.descriptor = self.descriptor, None
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 async def _acquire_file_lock(path: str) -> int:

@@ -13,10 +13,12 @@ Rows come back as tuples (asyncpg Records or SQLAlchemy Rows): read them by posi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -346,6 +348,110 @@ class Record(asyncpg.Record):  # type: ignore[misc]
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+class ThreadWriter:
+    """SQLite: a synchronous SQLAlchemy connection driven from one thread of the process
+    (writes are one at a time per process anyway, db.Database.write_connection), each
+    statement run and read whole in one hand-over to that thread. Through aiosqlite a
+    statement cost four hand-overs (a cursor, execute, fetchall, close) and a create about
+    twenty, all while SQLite's write lock was held (docs/decisions.md, issue 10).
+
+    The first statement's hand-over also takes the lock file between processes (a writer
+    waits for it in this thread, which only writers use) and begins the transaction (BEGIN
+    IMMEDIATE); commit() commits, closes and lets the lock go in one; close() (always called)
+    rolls back whatever was not committed."""
+
+    def __init__(
+        self, engine: sa.Engine, database: str, executor: ThreadPoolExecutor, lock: Lock
+    ) -> None:
+        self.backend = engine.dialect.name
+        self.database = database
+        self.engine = engine
+        self.executor = executor
+        self.lock = lock
+        self.connection: sa.Connection | None = None
+        self.finished = False
+
+    async def _run(self, work: Callable[[], V]) -> V:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def _connection(self) -> sa.Connection:
+        if self.connection is None:
+            self.lock.acquire()
+            try:
+                connection = self.engine.connect()
+                try:
+                    connection.begin()
+                except BaseException:
+                    connection.close()
+                    raise
+            except BaseException:
+                self.lock.release()
+                raise
+            self.connection = connection
+        return self.connection
+
+    def _fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        result = self._connection().execute(
+            statement, dict(params), execution_options=_CORE_OPTIONS
+        )
+        return result.all() if result.returns_rows else []
+
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        return await self._run(lambda: self._fetch(statement, params))
+
+    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0][0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        nested = await self._run(lambda: self._connection().begin_nested())
+        try:
+            yield
+        except BaseException:
+            await self._run(nested.rollback)
+            raise
+        await self._run(nested.commit)
+
+    @contextlib.asynccontextmanager
+    async def custom_plans(self) -> AsyncIterator[None]:
+        yield
+
+    def _end(self, commit: bool) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        try:
+            if commit:
+                connection.commit()
+        finally:
+            try:
+                connection.close()  # rolls back what was not committed
+            finally:
+                self.lock.release()
+
+    async def commit(self) -> None:
+        self.finished = True
+        await self._run(lambda: self._end(commit=True))
+
+    async def close(self) -> None:
+        """Roll back and let go, whatever happened (the work runs to its end in the thread
+        even if the caller is cancelled meanwhile)."""
+        await asyncio.shield(self._run(lambda: self._end(commit=False)))
+
+
+class Lock(Protocol):
+    """A blocking lock taken and released in the writer's thread (db: the lock file)."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class _NoReset(asyncpg.Connection):  # type: ignore[misc]
