@@ -36,7 +36,12 @@ from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.models import Account, Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
-from contactdesk.models.tenancy import tenant_delete, tenant_select, tenant_update
+from contactdesk.models.tenancy import (
+    keyed_by_parent,
+    tenant_delete,
+    tenant_select,
+    tenant_update,
+)
 from contactdesk.values import has_nul, parse_id
 
 UNIQUE_FIELDS = (
@@ -60,7 +65,8 @@ _CONTACT_ID = sa.bindparam("contact_id", type_=sa.BigInteger)
 _UPDATED_ACCOUNT = sa.bindparam("tenant_account_id", type_=sa.BigInteger)
 # The account's definitions_version (migration 0005) comes with the row: a write checks
 # custom attributes against definitions kept for it (custom_attributes/validation.py).
-_DEFINITIONS_VERSION = (
+# Correlated with the row the statement reads scoped (it reads the row's own account).
+_DEFINITIONS_VERSION = keyed_by_parent(
     sa.select(ACCOUNTS.c.definitions_version)
     .where(ACCOUNTS.c.id == CONTACTS.c.account_id)
     .scalar_subquery()

@@ -24,7 +24,8 @@ CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
 # The account's definitions_version comes with it (a create checks custom attributes against
 # the definitions kept for it: custom_attributes/validation.py).
 ACCOUNTS = cast(sa.Table, Account.__table__)
-_DEFINITIONS_VERSION = (
+# Correlated with the row the statement reads scoped (it reads the row's own account).
+_DEFINITIONS_VERSION = keyed_by_parent(
     sa.select(ACCOUNTS.c.definitions_version)
     .where(ACCOUNTS.c.id == INBOXES.c.account_id)
     .scalar_subquery()
