@@ -51,6 +51,14 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # JSONB on PostgreSQL, JSON text elsewhere.
 JsonObject = sa.JSON().with_variant(JSONB(), "postgresql")
 
+
+def sqlite_read_threads(settings: Settings) -> int:
+    """Threads (and connections) of a process for SQLite's hot reads (driver.ThreadReader):
+    one for each request the gate lets a process work on at once (16 without a gate), so
+    that slow reads of one client never hold them all while others wait at the gate."""
+    return min(32, max(4, settings.max_concurrent_requests or 16))
+
+
 # Execution option that makes a SQLite transaction take the write lock when it begins.
 # Without it, two deferred transactions that both read then write fail with SQLITE_BUSY
 # instead of waiting for each other.
@@ -153,12 +161,6 @@ class Database:
         self.writer = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
-        # Hot reads (lists, searches, filters, show) on the driver directly (driver.py).
-        dsn = None
-        if self.engine.dialect.name == "postgresql":
-            plain = make_url(settings.database_url).set(drivername="postgresql")
-            dsn = plain.render_as_string(hide_password=False)
-        self.reads = ReadPool(self.engine, dsn, settings.db_pool_size)
         # SQLite has one writer at a time. Writers of this process queue here, in order, and
         # only one of them at a time waits on the file lock against other processes; dozens
         # polling it with SQLite's sleeping busy handler instead waited seconds (bench: create
@@ -176,6 +178,9 @@ class Database:
         # ThreadWriter), on a file database.
         self._thread_engine: sa.Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._read_engine: sa.Engine | None = None
+        self._read_threads: ThreadPoolExecutor | None = None
+        threads: tuple[sa.Engine, ThreadPoolExecutor] | None = None
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
             None,
             "",
@@ -191,6 +196,26 @@ class Database:
             ).execution_options(**{WRITE_OPTION: True})
             _configure_sqlite(self._thread_engine, settings.sqlite_busy_timeout_ms)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="contactdesk-sqlite-writes")
+            # And its hot reads: a few threads, each statement in one hand-over.
+            self._read_engine = sa.create_engine(
+                self.engine.url.set(drivername="sqlite+pysqlite"),
+                poolclass=sa.pool.QueuePool,
+                pool_size=sqlite_read_threads(settings),
+                max_overflow=0,
+                json_deserializer=orjson.loads,
+                connect_args={"cached_statements": 32},
+            )
+            _configure_sqlite(self._read_engine, settings.sqlite_busy_timeout_ms)
+            self._read_threads = ThreadPoolExecutor(
+                sqlite_read_threads(settings), thread_name_prefix="contactdesk-sqlite-reads"
+            )
+            threads = (self._read_engine, self._read_threads)
+        # Hot reads (lists, searches, filters, show) on the driver directly (driver.py).
+        dsn = None
+        if self.engine.dialect.name == "postgresql":
+            plain = make_url(settings.database_url).set(drivername="postgresql")
+            dsn = plain.render_as_string(hide_password=False)
+        self.reads = ReadPool(self.engine, dsn, settings.db_pool_size, threads)
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
@@ -241,6 +266,9 @@ class Database:
                 self._thread, self._thread_engine.dispose
             )
             self._thread.shutdown(wait=True)
+        if self._read_engine is not None and self._read_threads is not None:
+            self._read_threads.shutdown(wait=True)
+            self._read_engine.dispose()
         await self.engine.dispose()
 
 

@@ -446,6 +446,37 @@ class ThreadWriter:
         await asyncio.shield(self._run(lambda: self._end(commit=False)))
 
 
+class ThreadReader:
+    """SQLite's hot reads: each statement run and read whole on a synchronous connection in
+    one hand-over to a small pool of threads (through aiosqlite a statement cost four: a
+    cursor, execute, fetchall, close). Every statement reads in its own snapshot, as on
+    PostgreSQL."""
+
+    def __init__(self, engine: sa.Engine, database: str, executor: ThreadPoolExecutor) -> None:
+        self.backend = engine.dialect.name
+        self.database = database
+        self.engine = engine
+        self.executor = executor
+
+    def _fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        with self.engine.connect() as connection:
+            result = connection.execute(statement, dict(params), execution_options=_CORE_OPTIONS)
+            return result.all()
+
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, lambda: self._fetch(statement, params)
+        )
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0][0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def custom_plans(self) -> AsyncIterator[None]:
+        yield
+
+
 class Lock(Protocol):
     """A blocking lock taken and released in the writer's thread (db: the lock file)."""
 
@@ -481,12 +512,19 @@ class ReadPool:
     """The connections hot reads use: an asyncpg pool on PostgreSQL, the engine's pool on
     SQLite. Created lazily, in the event loop that serves requests."""
 
-    def __init__(self, engine: AsyncEngine, dsn: str | None, size: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        dsn: str | None,
+        size: int,
+        threads: tuple[sa.Engine, ThreadPoolExecutor] | None = None,
+    ) -> None:
         self.engine = engine
         self.backend = engine.dialect.name
         self.database = str(engine.url)
         self.dsn = dsn
         self.size = size
+        self.threads = threads  # SQLite on a file: ThreadReader
         self._pool: asyncpg.Pool | None = None
         self._planned: asyncpg.Pool | None = None
 
@@ -533,6 +571,9 @@ class ReadPool:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[ReadConnection]:
+        if self.dsn is None and self.threads is not None:
+            yield ThreadReader(self.threads[0], self.database, self.threads[1])
+            return
         if self.dsn is None:
             async with self.engine.connect() as connection:
                 yield CoreReader(connection, self.backend, self.database)
