@@ -29,6 +29,7 @@ from contactdesk.driver import (
     PG_SERVER_SETTINGS,
     ReadConnection,
     ReadPool,
+    RowsFetcher,
     ThreadWriter,
     WriteConnection,
 )
@@ -147,6 +148,21 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine, busy_timeout_ms: int) -> 
             conn.exec_driver_sql("BEGIN")
 
 
+def _sqlite_thread_engine(settings: Settings, connections: int) -> sa.Engine:
+    """A synchronous engine on the SQLite file, configured as the async one (WAL, foreign
+    keys, busy timeout, Unicode lower), for connections driven from threads (driver.py)."""
+    engine = sa.create_engine(
+        async_url(settings.database_url).set(drivername="sqlite+pysqlite"),
+        poolclass=sa.pool.QueuePool,
+        pool_size=connections,
+        max_overflow=0,
+        json_deserializer=orjson.loads,
+        connect_args={"cached_statements": 32},
+    )
+    _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+    return engine
+
+
 class Database:
     """The engine and the two session factories of one process."""
 
@@ -186,26 +202,12 @@ class Database:
             "",
             ":memory:",
         ):
-            self._thread_engine = sa.create_engine(
-                self.engine.url.set(drivername="sqlite+pysqlite"),
-                poolclass=sa.pool.QueuePool,
-                pool_size=1,
-                max_overflow=0,
-                json_deserializer=orjson.loads,
-                connect_args={"cached_statements": 32},
-            ).execution_options(**{WRITE_OPTION: True})
-            _configure_sqlite(self._thread_engine, settings.sqlite_busy_timeout_ms)
+            self._thread_engine = _sqlite_thread_engine(settings, 1).execution_options(
+                **{WRITE_OPTION: True}
+            )
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="contactdesk-sqlite-writes")
             # And its hot reads: a few threads, each statement in one hand-over.
-            self._read_engine = sa.create_engine(
-                self.engine.url.set(drivername="sqlite+pysqlite"),
-                poolclass=sa.pool.QueuePool,
-                pool_size=sqlite_read_threads(settings),
-                max_overflow=0,
-                json_deserializer=orjson.loads,
-                connect_args={"cached_statements": 32},
-            )
-            _configure_sqlite(self._read_engine, settings.sqlite_busy_timeout_ms)
+            self._read_engine = _sqlite_thread_engine(settings, sqlite_read_threads(settings))
             self._read_threads = ThreadPoolExecutor(
                 sqlite_read_threads(settings), thread_name_prefix="contactdesk-sqlite-reads"
             )
@@ -272,7 +274,7 @@ class Database:
         await self.engine.dispose()
 
 
-class SessionConnection:
+class SessionConnection(RowsFetcher):
     """A session seen as a WriteConnection (driver.py): the services that take a connection
     serve callers holding a session (upsert, merge, the CLI, SQLite's writes) through it, in
     the session's transaction. Core statements only: rows, not ORM objects."""
@@ -283,22 +285,15 @@ class SessionConnection:
         self.backend = bind.dialect.name
         self.database = str(bind.engine.url)
 
-    async def _execute(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         session = self.session
         # Core statements do not autoflush: what the caller changed on ORM objects first.
         if session.new or session.deleted or session.dirty:
             await session.flush()
-        return await session.execute(statement, dict(params))
-
-    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
-        result = await self._execute(statement, params)
-        return result.all() if result.returns_rows else []
-
-    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        return (await self._execute(statement, params)).first()
-
-    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        return (await self._execute(statement, params)).scalar()
+        result = await session.execute(statement, dict(params))
+        if isinstance(result, sa.CursorResult) and not result.returns_rows:
+            return []  # an INSERT, UPDATE or DELETE without RETURNING
+        return result.all()
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -32,10 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 # Server settings of every PostgreSQL connection the service opens (db.create_engine too).
 PG_SERVER_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
 
-CUSTOM_PLANS = "SET plan_cache_mode = force_custom_plan"
 # The pool of connections that plan for the arguments (searches, filters) holds this share of
 # db_pool_size (at least 2) per process.
 PLANNED_POOL_SHARE = 4
+# A lone connection set, then reset, to plan for the arguments (bench/ceiling.py's recorder).
+CUSTOM_PLANS = "SET plan_cache_mode = force_custom_plan"
 CACHED_PLANS = "RESET plan_cache_mode"
 
 
@@ -216,6 +217,22 @@ def compile_for_asyncpg(statement: sa.Executable) -> _Compiled:
     return result
 
 
+class RowsFetcher:
+    """fetchrow and fetchval from a connection's fetch (the write connections' and
+    ThreadReader's: one statement, read whole)."""
+
+    async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        raise NotImplementedError
+
+    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
+        rows = await self.fetch(statement, params)
+        return rows[0][0] if rows else None
+
+
 # Where statements planned for their values come from (ReadPool.planned): a connection that
 # plans every statement for its arguments, checked out for the block.
 PlannedSource = Callable[[], contextlib.AbstractAsyncContextManager[asyncpg.Connection]]
@@ -230,7 +247,6 @@ class AsyncpgReader:
         self.connection = connection
         self.database = database
         self.planned = planned
-        self.dirty = False
 
     async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         sql, args = compile_for_asyncpg(statement).run(params)
@@ -245,24 +261,21 @@ class AsyncpgReader:
     async def custom_plans(self) -> AsyncIterator[None]:
         """The block's statements run on a connection of the pool whose sessions plan every
         statement for its arguments (plan_cache_mode = force_custom_plan): no SET and RESET
-        round trips around them. Without such a pool (a lone connection), SET and RESET."""
-        if self.planned is not None:
-            own = self.connection
-            async with self.planned() as planned:
-                self.connection = planned
-                try:
-                    yield
-                finally:
-                    self.connection = own
+        round trips around them. Without such a pool (a writer's connection, in its
+        transaction), they run on the connection as they are."""
+        if self.planned is None:
+            yield
             return
-        self.dirty = True  # until the reset ran: a connection left half-way is closed
-        await self.connection.execute(CUSTOM_PLANS)
-        yield
-        await self.connection.execute(CACHED_PLANS)
-        self.dirty = False
+        own = self.connection
+        async with self.planned() as planned:
+            self.connection = planned
+            try:
+                yield
+            finally:
+                self.connection = own
 
 
-class AsyncpgWriter(AsyncpgReader):
+class AsyncpgWriter(RowsFetcher, AsyncpgReader):
     """A raw asyncpg connection in a transaction of the request (ReadPool.transaction)."""
 
     def __init__(self, connection: asyncpg.Connection, database: str, transaction: Any) -> None:
@@ -277,14 +290,6 @@ class AsyncpgWriter(AsyncpgReader):
         except asyncpg.IntegrityConstraintViolationError as error:
             raise IntegrityError(sql, args, error) from None
         return rows
-
-    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        rows = await self.fetch(statement, params)
-        return rows[0] if rows else None
-
-    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        rows = await self.fetch(statement, params)
-        return rows[0][0] if rows else None
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -350,7 +355,7 @@ class Record(asyncpg.Record):  # type: ignore[misc]
             raise AttributeError(name) from None
 
 
-class ThreadWriter:
+class ThreadWriter(RowsFetcher):
     """SQLite: a synchronous SQLAlchemy connection driven from one thread of the process
     (writes are one at a time per process anyway, db.Database.write_connection), each
     statement run and read whole in one hand-over to that thread. Through aiosqlite a
@@ -371,7 +376,6 @@ class ThreadWriter:
         self.executor = executor
         self.lock = lock
         self.connection: sa.Connection | None = None
-        self.finished = False
 
     async def _run(self, work: Callable[[], V]) -> V:
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -401,14 +405,6 @@ class ThreadWriter:
     async def fetch(self, statement: sa.Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         return await self._run(lambda: self._fetch(statement, params))
 
-    async def fetchrow(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        rows = await self.fetch(statement, params)
-        return rows[0] if rows else None
-
-    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        rows = await self.fetch(statement, params)
-        return rows[0][0] if rows else None
-
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         nested = await self._run(lambda: self._connection().begin_nested())
@@ -437,7 +433,6 @@ class ThreadWriter:
                 self.lock.release()
 
     async def commit(self) -> None:
-        self.finished = True
         await self._run(lambda: self._end(commit=True))
 
     async def close(self) -> None:
@@ -446,7 +441,7 @@ class ThreadWriter:
         await asyncio.shield(self._run(lambda: self._end(commit=False)))
 
 
-class ThreadReader:
+class ThreadReader(RowsFetcher):
     """SQLite's hot reads: each statement run and read whole on a synchronous connection in
     one hand-over to a small pool of threads (through aiosqlite a statement cost four: a
     cursor, execute, fetchall, close). Every statement reads in its own snapshot, as on
@@ -468,10 +463,6 @@ class ThreadReader:
             self.executor, lambda: self._fetch(statement, params)
         )
 
-    async def fetchval(self, statement: sa.Executable, params: Mapping[str, Any]) -> Any:
-        rows = await self.fetch(statement, params)
-        return rows[0][0] if rows else None
-
     @contextlib.asynccontextmanager
     async def custom_plans(self) -> AsyncIterator[None]:
         yield
@@ -486,9 +477,10 @@ class Lock(Protocol):
 
 
 class _NoReset(asyncpg.Connection):  # type: ignore[misc]
-    """Read connections hold no session state between requests (custom_plans resets its own
-    setting, and a connection released half-way through it is closed), so the pool's reset
-    query on every release (RESET ALL, UNLISTEN *, ...), a round trip, is skipped."""
+    """Read connections hold no session state between requests (statements planned for their
+    arguments use the planned pool, whose sessions are set once, not SET and RESET), so the
+    pool's reset query on every release (RESET ALL, UNLISTEN *, ...), a round trip, is
+    skipped; an open transaction is still rolled back on release."""
 
     def get_reset_query(self) -> str:
         return ""
@@ -580,12 +572,9 @@ class ReadPool:
             return
         pool = await self._asyncpg_pool()
         raw = await pool.acquire()
-        reader = AsyncpgReader(raw, self.database, self.planned)
         try:
-            yield reader
+            yield AsyncpgReader(raw, self.database, self.planned)
         finally:
-            if reader.dirty:
-                raw.terminate()
             await pool.release(raw)
 
     @contextlib.asynccontextmanager

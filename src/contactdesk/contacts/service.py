@@ -34,10 +34,10 @@ from contactdesk.driver import BoundedCache, ReadConnection, WriteConnection
 from contactdesk.errors import NotFound, ValidationFailed
 from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
-from contactdesk.models import Account, Contact, ContactInbox, Inbox
+from contactdesk.models import Contact, ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
+from contactdesk.models.account import definitions_version_of
 from contactdesk.models.tenancy import (
-    keyed_by_parent,
     tenant_delete,
     tenant_select,
     tenant_update,
@@ -56,23 +56,14 @@ NOT_SAVED = "Contact could not be saved, please retry"
 CONTACTS = cast(sa.Table, Contact.__table__)
 CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
 INBOXES = cast(sa.Table, Inbox.__table__)
-ACCOUNTS = cast(sa.Table, Account.__table__)
 
 # The hot statements are built once, with the account and the ids as bind parameters.
 _ACCOUNT = sa.bindparam("account_id", type_=sa.BigInteger)
 _CONTACT_ID = sa.bindparam("contact_id", type_=sa.BigInteger)
 # In an UPDATE, a bind parameter may not take a column's name.
 _UPDATED_ACCOUNT = sa.bindparam("tenant_account_id", type_=sa.BigInteger)
-# The account's definitions_version (migration 0005) comes with the row: a write checks
-# custom attributes against definitions kept for it (custom_attributes/validation.py).
-# Correlated with the row the statement reads scoped (it reads the row's own account).
-_DEFINITIONS_VERSION = keyed_by_parent(
-    sa.select(ACCOUNTS.c.definitions_version)
-    .where(ACCOUNTS.c.id == CONTACTS.c.account_id)
-    .scalar_subquery()
-    .label("definitions_version")
-)
-CONTACT_COLUMNS = (*CONTACTS.c, _DEFINITIONS_VERSION)
+# The account's definitions_version (migration 0005) comes with the row.
+CONTACT_COLUMNS = (*CONTACTS.c, definitions_version_of(CONTACTS.c.account_id))
 _CONTACT = tenant_select(_ACCOUNT, *CONTACT_COLUMNS).where(CONTACTS.c.id == _CONTACT_ID)
 _CONTACT_FOR_UPDATE = _CONTACT.with_for_update()
 # The same, locked, with its contact inboxes rendered by the database (contact_inboxes_json):
@@ -385,6 +376,39 @@ def _build_insert_with_inbox() -> Any:
 _INSERT_WITH_INBOX = {"postgresql": _build_insert_with_inbox()}
 
 
+async def _insert(
+    conn: WriteConnection, row: dict[str, Any], inbox: Any, source_id: str | None
+) -> tuple[Any, bool]:
+    """(the new contact's row, or None when a unique value refused it; whether its contact
+    inbox in inbox was inserted, or True without an inbox)."""
+    now = now_epoch()
+    params = _new({**row, "created_at": now, "updated_at": now})
+    if inbox is None:
+        return await conn.fetchrow(_INSERTS[conn.backend][0], params), True
+    both = _INSERT_WITH_INBOX.get(conn.backend)
+    if both is not None:  # PostgreSQL: one statement
+        params["new_inbox_id"], params["new_source_id"] = inbox.id, source_id
+        contact = await conn.fetchrow(both, params)
+        return contact, contact is not None and bool(contact.linked)
+    contact = await conn.fetchrow(_INSERTS[conn.backend][0], params)
+    if contact is None:
+        return None, False
+    linked = await conn.fetchrow(
+        _INSERTS[conn.backend][1],
+        _new(
+            {
+                "account_id": row["account_id"],
+                "contact_id": contact.id,
+                "inbox_id": inbox.id,
+                "source_id": source_id,
+                "hmac_verified": False,
+                "created_at": now,
+            }
+        ),
+    )
+    return contact, linked is not None
+
+
 async def create_contact(
     conn: WriteConnection,
     account_id: int,
@@ -413,38 +437,12 @@ async def create_contact(
         chosen = source_id or default_source_id(
             inbox, values.get("email"), values.get("phone_number")
         )
-    insert_contact, insert_contact_inbox = _INSERTS[conn.backend]
-    insert_both = _INSERT_WITH_INBOX.get(conn.backend) if inbox is not None else None
     for _attempt in range(3):
-        now = now_epoch()
         try:
-            params = _new({**row, "created_at": now, "updated_at": now})
-            if insert_both is not None:
-                params["new_inbox_id"], params["new_source_id"] = inbox.id, chosen
-                contact = await conn.fetchrow(insert_both, params)
-                linked = contact.linked if contact is not None else None
-            else:
-                contact = await conn.fetchrow(insert_contact, params)
-                linked = None
-            if contact is not None and inbox is not None and insert_both is None:
-                linked = await conn.fetchrow(
-                    insert_contact_inbox,
-                    _new(
-                        {
-                            "account_id": account_id,
-                            "contact_id": contact.id,
-                            "inbox_id": inbox.id,
-                            "source_id": chosen,
-                            "hmac_verified": False,
-                            "created_at": now,
-                        }
-                    ),
-                )
-            if contact is not None and inbox is not None and not linked:
+            contact, linked = await _insert(conn, row, inbox, chosen)
+            if contact is not None and not linked:
                 # The source_id is another contact's: the new contact goes.
-                await conn.fetch(
-                    tenant_delete(CONTACTS, account_id).where(CONTACTS.c.id == contact.id), {}
-                )
+                await conn.fetch(_DELETE, {"account_id": account_id, "contact_id": contact.id})
                 if source_id is not None and await source_holder(conn, inbox, source_id):
                     raise ValidationFailed([("source_id", SOURCE_TAKEN)])
                 continue

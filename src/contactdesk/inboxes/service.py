@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.driver import ReadConnection
 from contactdesk.errors import NotFound, ValidationFailed
-from contactdesk.models import Account, ContactInbox, Inbox
+from contactdesk.models import ContactInbox, Inbox
 from contactdesk.models._time import now_epoch
+from contactdesk.models.account import definitions_version_of
 from contactdesk.models.tenancy import keyed_by_parent, tenant_select
 from contactdesk.values import parse_id
 
@@ -21,18 +22,11 @@ SOURCE_TAKEN = "Source has already been taken"
 INBOXES = cast(sa.Table, Inbox.__table__)
 CONTACT_INBOXES = cast(sa.Table, ContactInbox.__table__)
 # Built once (every create reads its inbox): the account and the id are bind parameters.
-# The account's definitions_version comes with it (a create checks custom attributes against
-# the definitions kept for it: custom_attributes/validation.py).
-ACCOUNTS = cast(sa.Table, Account.__table__)
-# Correlated with the row the statement reads scoped (it reads the row's own account).
-_DEFINITIONS_VERSION = keyed_by_parent(
-    sa.select(ACCOUNTS.c.definitions_version)
-    .where(ACCOUNTS.c.id == INBOXES.c.account_id)
-    .scalar_subquery()
-    .label("definitions_version")
-)
+# The account's definitions_version (migration 0005) comes with it.
 _INBOX = tenant_select(
-    sa.bindparam("account_id", type_=sa.BigInteger), *INBOXES.c, _DEFINITIONS_VERSION
+    sa.bindparam("account_id", type_=sa.BigInteger),
+    *INBOXES.c,
+    definitions_version_of(INBOXES.c.account_id),
 ).where(INBOXES.c.id == sa.bindparam("inbox_id", type_=sa.BigInteger))
 
 

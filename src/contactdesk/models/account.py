@@ -25,6 +25,19 @@ class Account(Base):
     definitions_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
+def definitions_version_of(account_id: sa.ColumnElement[int]) -> sa.Label[int]:
+    """The definitions_version of the account a row belongs to (its account_id column), as
+    a column of a statement reading that row: a create or an update checks custom attributes
+    against the definitions a process keeps for it (custom_attributes/validation.py)."""
+    accounts = Account.__table__.c  # Core columns: the statement stays a Core one
+    return (
+        sa.select(accounts.definitions_version)
+        .where(accounts.id == account_id)
+        .scalar_subquery()
+        .label("definitions_version")
+    )
+
+
 class AccountUser(Base):
     """Membership of a user in an account, with a role."""
 
