@@ -406,8 +406,9 @@ async def test_the_migration_keeps_rows_and_counters_both_ways_and_reverts_exact
         schema_0003, data_0003 = await scratch.schema(), await scratch.data()
         assert await scratch_label_count(scratch, a.label) == 2
 
-        await scratch.migrate(command.upgrade, "head")
-        assert await scratch.revision() == runner.head_revision()
+        # 0004 is the subject here (later migrations change contact_labels' index).
+        await scratch.migrate(command.upgrade, "0004")
+        assert await scratch.revision() == "0004"
         assert await scratch.data() == data_0003
         assert dependents(await scratch.schema()) == dependents(schema_0003)
         with pytest.raises(IntegrityError):

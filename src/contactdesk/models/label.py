@@ -28,7 +28,15 @@ class ContactLabel(Base):
 
     __tablename__ = "contact_labels"
     __table_args__ = (
-        sa.Index("ix_contact_labels_label_id_contact_id", "label_id", "contact_id"),
+        # A label's contacts in the default list order (created_at), read without touching
+        # contacts: contact_created_at is the contact's, kept by triggers (migration 0007).
+        sa.Index(
+            "ix_contact_labels_account_id_label_id_sort",
+            "account_id",
+            "label_id",
+            "contact_created_at",
+            "contact_id",
+        ),
         # The contact and the label are of the row's account (migration 0004).
         sa.ForeignKeyConstraint(
             ["account_id", "contact_id"],
@@ -50,3 +58,6 @@ class ContactLabel(Base):
         BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(sa.String(255))
+    # The contact's created_at, set and followed by triggers (migration 0007); never written
+    # by the service.
+    contact_created_at: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
