@@ -9,8 +9,9 @@ is run until two runs in a row send the same statements (the first search of a t
 matches; later ones only check the cached count's generation), and the last run is kept: what
 a request costs the database on a warm server. The statements keep their bind parameters:
 pgbench -M prepared sends them as parameters of prepared statements, as asyncpg does, so the
-server plans them as it plans the service's (`SET plan_cache_mode` included where the service
-sends it). Per request shape:
+server plans them as it plans the service's: the statements the service plans for their
+arguments (its planned pool) run between `SET plan_cache_mode = force_custom_plan` and its
+`RESET`, two statements the service does not send. Per request shape:
 
 - a GET list or search: the scenario's own URL, parsed by parse_list_query;
 - show: one statement, the contact id drawn by pgbench (`\\set contact_id random(lo, hi)`);
@@ -154,38 +155,36 @@ def requests_for(name: str, path: str, bench: BenchData) -> Requests:
     )
 
 
-PLANNED = {"plan_cache_mode": "force_custom_plan"}
-
-
-async def _record_once(connection: asyncpg.Connection, call: Call) -> tuple[list[Statement], bool]:
+async def _record_once(connection: asyncpg.Connection, call: Call) -> list[Statement]:
     recording = RecordingConnection(connection)
-    planned = False
 
     @contextlib.asynccontextmanager
     async def planned_connection() -> AsyncIterator[Any]:
-        # As the service's ReadPool.planned, on this one connection: the setting is not a
-        # statement of the request (pgbench's sessions get it, Script.settings).
-        nonlocal planned
-        planned = True
+        # As the service's ReadPool.planned, on this one connection. The service plans only
+        # the block's statements for their arguments (a search's choice of rows, not the
+        # reading of them by id), so the script sets and resets the mode around them: two
+        # trivial statements more than the service sends (a ceiling a little lower, never
+        # higher), where setting it for the whole script would plan every statement anew.
         await connection.execute(CUSTOM_PLANS)
+        recording.statements.append(Statement(CUSTOM_PLANS, ()))
         try:
             yield recording
         finally:
             await connection.execute(CACHED_PLANS)
+            recording.statements.append(Statement(CACHED_PLANS, ()))
 
     await call(AsyncpgReader(recording, "bench-ceiling", planned_connection))
-    return recording.statements, planned
+    return recording.statements
 
 
-async def _record(connection: asyncpg.Connection, call: Call) -> tuple[list[Statement], bool]:
-    """The statements of one request once they no longer change from one run to the next,
-    and whether some ran on a connection that plans for the arguments (custom_plans)."""
+async def _record(connection: asyncpg.Connection, call: Call) -> list[Statement]:
+    """The statements of one request once they no longer change from one run to the next."""
     previous: list[str] | None = None
     for _ in range(6):
-        statements, planned = await _record_once(connection, call)
+        statements = await _record_once(connection, call)
         texts = [statement.sql for statement in statements]
         if texts == previous:
-            return statements, planned
+            return statements
         previous = texts
     raise RuntimeError("a request sent different statements on every run")
 
@@ -198,21 +197,13 @@ async def record_script(dsn: str, requests: Requests) -> Script:
             lo, hi = requests.id_range
             if lo == hi:
                 raise RuntimeError("show needs two contact ids")
-            (low, planned), (high, _) = (
+            low, high = (
                 await _record(connection, requests.by_id(lo)),
                 await _record(connection, requests.by_id(hi)),
             )
-            script = drawn_id_script(low, high, lo, hi)
-        else:
-            recorded = [await _record(connection, call) for call in requests.variants]
-            script = variants_script([statements for statements, _ in recorded])
-            planned = any(used for _, used in recorded)
-        if planned:
-            # The service runs the whole request's planned part on such a connection; pgbench
-            # sets it for the whole script (the other statements are a handful of
-            # cheap reads, planned as well: a ceiling a little lower, never higher).
-            script.settings = dict(PLANNED)
-        return script
+            return drawn_id_script(low, high, lo, hi)
+        recorded = [await _record(connection, call) for call in requests.variants]
+        return variants_script(recorded)
     finally:
         await connection.close()
 

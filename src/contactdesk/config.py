@@ -39,10 +39,12 @@ class Settings(BaseSettings):
         ge=0,
     )
     max_concurrent_requests: int = Field(
-        8,
+        3,
         description="Requests one process works on at once; later ones wait in arrival "
-        "order, so none waits far longer than the others (0: no limit). 8 gave the bench's "
-        "filter a p99 of 113-264 ms at 64 connections, against 345-700 ms without a limit.",
+        "order, so none waits far longer than the others (0: no limit). On the bench (2 "
+        "cores, PostgreSQL on the same machine, 64 connections), 3 gave the searches and the "
+        "deep page a p99 of 73-112 ms against 97-142 ms with 8, at the same throughput; "
+        "raise it when the database is remote or has cores of its own.",
         ge=0,
     )
     log_level: str = Field("info", description="uvicorn log level.")

@@ -157,4 +157,4 @@ async def test_a_limit_of_zero_means_no_gate() -> None:
 
 
 def test_the_default_limit() -> None:
-    assert Settings().max_concurrent_requests == 8
+    assert Settings().max_concurrent_requests == 3

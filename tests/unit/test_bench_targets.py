@@ -51,13 +51,22 @@ def test_a_ratio_to_the_baseline() -> None:
     assert targets.verdict_text(judged) == "FAIL (rate, p99)"
 
 
-def test_a_ceiling_replaces_the_ratio_not_the_p99() -> None:
+def test_a_ceiling_lowers_the_rate_bar_never_raises_it_and_keeps_the_p99() -> None:
     item = result("list_labels", 800.0, 99.0)
     judged = targets.judge("postgres", item, 10_000.0, ceiling_tps=1000.0)
-    assert judged["target"] == ">= 0.8 x ceiling (800/s), p99 <= 100 ms"
+    assert judged["target"] == ">= 0.8 x ceiling (800/s) or 0.2 x baseline, p99 <= 100 ms"
     assert judged["verdict"] == "pass"
-    judged = targets.judge("postgresql", result("list_labels", 799.0, 99.0), 100.0, 1000.0)
+    # under 0.8 x its ceiling and under 0.2 x the baseline
+    judged = targets.judge("postgresql", result("list_labels", 799.0, 99.0), 4000.0, 1000.0)
     assert targets.verdict_text(judged) == "FAIL (rate)"
+    # under 0.8 x its ceiling, but 0.2 x the baseline is met
+    judged = targets.judge("postgresql", result("list_labels", 799.0, 99.0), 3995.0, 1000.0)
+    assert targets.verdict_text(judged) == "PASS"
+    # without a baseline, the ceiling alone decides
+    judged = targets.judge("postgresql", result("list_labels", 799.0, 99.0), None, 1000.0)
+    assert targets.verdict_text(judged) == "FAIL (rate)"
+    judged = targets.judge("postgresql", result("list_labels", 900.0, 100.1), None, 1000.0)
+    assert targets.verdict_text(judged) == "FAIL (p99)"
 
 
 def test_sqlite_targets_are_absolute() -> None:
