@@ -44,7 +44,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    # No dispatcher in the shared app: the webhook tests run their own (tests/webhooks).
+    return Settings(database_url=database_url, dispatcher=False)
 
 
 @pytest.fixture(scope="session")

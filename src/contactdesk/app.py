@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from contactdesk.errors import install_error_handlers
 from contactdesk.gate import RequestGate
 from contactdesk.limits import Limits, install
 from contactdesk.responses import OrjsonResponse
+from contactdesk.webhooks.dispatcher import running as dispatching
 
 DESCRIPTION = """\
 The contacts service behind a customer-support desk. It serves the Contacts API in two
@@ -45,7 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # load do not walk it again and again (they showed as latency spikes).
         gc.collect()
         gc.freeze()
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            app.state.dispatcher = None
+            if settings.dispatcher:
+                app.state.dispatcher = await stack.enter_async_context(
+                    dispatching(app.state.db, settings)
+                )
+            yield
         await app.state.db.dispose()
 
     app = FastAPI(

@@ -32,10 +32,12 @@ accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 inboxes_app = typer.Typer(help="Manage inboxes.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Manage webhooks and see their deliveries.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(inboxes_app, name="inboxes")
+app.add_typer(webhooks_app, name="webhooks")
 
 T = TypeVar("T")
 DEMO_ACCOUNT = "Demo account"
@@ -97,13 +99,26 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    dispatcher: Annotated[
+        bool,
+        typer.Option(
+            help="Run the webhook dispatcher in the server (on SQLite, in one worker); "
+            "--no-dispatcher when `contactdesk worker` runs it elsewhere."
+        ),
+    ] = True,
 ) -> None:
     """Serve the API (refuses an unmigrated database)."""
+    import os
+
     import uvicorn
 
     from contactdesk.transport import PROTOCOL
 
     _ensure_migrated()
+    if not dispatcher:
+        # The workers build their settings from the environment (create_app()).
+        os.environ["CONTACTDESK_DISPATCHER"] = "false"
+        get_settings.cache_clear()
     uvicorn.run(
         "contactdesk.app:create_app",
         factory=True,
@@ -114,6 +129,37 @@ def serve(
         log_level=get_settings().log_level,
         access_log=False,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run the webhook dispatcher alone (no API): places events, sends deliveries, retries,
+    prunes. Several may run against PostgreSQL; stop with Ctrl-C or SIGTERM."""
+    import signal
+
+    from contactdesk.limits import Limits, install
+    from contactdesk.webhooks.dispatcher import running
+
+    _ensure_migrated()
+    settings = get_settings()
+    install(Limits.of(settings))
+
+    async def run() -> None:
+        db = Database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with running(db, settings) as dispatcher:
+                if dispatcher is None:
+                    raise exit_error("another process dispatches this SQLite database already")
+                typer.echo("dispatcher running", err=True)
+                await stop.wait()
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
 
 
 @accounts_app.command("create")
@@ -251,6 +297,111 @@ def demo(
         f"  curl -s {v1}/inboxes -H 'api_access_token: {creds['access_token']}'",
     ]
     typer.echo("\n".join(lines))
+
+
+def _in_account(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """run_in_transaction for the API's own services: their 4xx errors become CLI errors,
+    with the bounds of the settings installed (as the server does)."""
+    from contactdesk.errors import AppError
+    from contactdesk.limits import Limits, install
+
+    install(Limits.of(get_settings()))
+    try:
+        return run_in_transaction(work)
+    except AppError as exc:
+        detail = exc.body()
+        raise exit_error(str(detail.get("message") or detail.get("error") or exc)) from None
+
+
+@webhooks_app.command("list")
+def webhooks_list(account: Annotated[int, typer.Option(help="Account id.")]) -> None:
+    """The account's webhooks (never their secrets); prints {"webhooks": [...]}."""
+    from contactdesk.webhooks.service import list_webhooks, webhook_json
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [webhook_json(w) for w in await list_webhooks(session, account)]
+
+    emit({"webhooks": _in_account(work)})
+
+
+@webhooks_app.command("create")
+def webhooks_create(
+    account: Annotated[int, typer.Option(help="Account id.")],
+    url: Annotated[str, typer.Option(help="http(s) URL of the endpoint.")],
+    events: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: contact_created,contact_updated,contact_deleted,contact_merged."
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="A name for it.")] = None,
+) -> None:
+    """Create a webhook; prints it with its signing secret (shown once)."""
+    from contactdesk.webhooks.service import create_webhook, webhook_json
+
+    body: dict[str, Any] = {
+        "url": url,
+        "subscriptions": [e.strip() for e in events.split(",") if e.strip()],
+    }
+    if name is not None:
+        body["name"] = name
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return webhook_json(await create_webhook(session, account, body), secret=True)
+
+    emit(_in_account(work))
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(
+    webhook_id: Annotated[int, typer.Argument(help="Webhook id.")],
+    account: Annotated[int, typer.Option(help="Account id.")],
+) -> None:
+    """Delete a webhook (its deliveries go with it); prints {"deleted": id}."""
+    from contactdesk.webhooks.service import delete_webhook
+
+    async def work(session: AsyncSession) -> None:
+        await delete_webhook(session, account, str(webhook_id))
+
+    _in_account(work)
+    emit({"deleted": webhook_id})
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    webhook_id: Annotated[int, typer.Argument(help="Webhook id.")],
+    status: Annotated[
+        str | None, typer.Option(help="pending, succeeded or failed (default: all).")
+    ] = None,
+    page: Annotated[int, typer.Option(help="1-based page of 100, newest first.", min=1)] = 1,
+) -> None:
+    """A webhook's deliveries, newest first; prints {"webhook_id", "count", "deliveries"}."""
+    from contactdesk.webhooks.deliveries import delivery_json, delivery_log, parse_log_query
+    from contactdesk.webhooks.service import get_webhook
+
+    query = {"page": str(page), "page_size": "100"}
+    if status is not None:
+        query["status"] = status
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        # An operator's command: the webhook names its account.
+        owner = (
+            await session.execute(
+                sa.text("SELECT account_id FROM webhooks WHERE id = :id"), {"id": webhook_id}
+            )
+        ).scalar_one_or_none()
+        if owner is None:
+            raise ProvisioningError(f"no webhook {webhook_id}")
+        webhook = await get_webhook(session, int(owner), str(webhook_id))
+        wanted, number, size = parse_log_query(query)
+        found, count = await delivery_log(session, webhook, wanted, number, size)
+        return {
+            "webhook_id": webhook_id,
+            "count": count,
+            "deliveries": [delivery_json(d) for d in found],
+        }
+
+    emit(_in_account(work))
 
 
 def main() -> None:

@@ -94,6 +94,45 @@ class Settings(BaseSettings):
     count_cache_max_bytes: int = Field(
         8 * 1024 * 1024, description="Memory the per-process cache of exact counts may use."
     )
+    max_webhooks: int = Field(50, description="Webhook endpoints per account.", ge=0)
+    webhooks_allow_private: bool = Field(
+        False,
+        description="Let webhooks call hosts that resolve to loopback, private, link-local or "
+        "multicast addresses (a receiver on the service's own network). Off: such a URL is "
+        "refused with a 422 when saved, and a delivery to it fails.",
+    )
+    events_retention_days: int = Field(
+        7,
+        description="Days a contact event (and its deliveries) is kept; the dispatcher "
+        "prunes older ones.",
+        ge=1,
+    )
+    dispatcher: bool = Field(
+        True,
+        description="Run the webhook dispatcher inside `contactdesk serve` (on SQLite, in one "
+        "process only); `serve --no-dispatcher` sets it off, `contactdesk worker` runs it alone.",
+    )
+    dispatcher_poll_seconds: float = Field(
+        1.0, description="How often an idle dispatcher looks for new events.", gt=0
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, description="Time an endpoint has to answer one delivery.", gt=0
+    )
+    webhook_retry_schedule: str = Field(
+        "5,300,1800,7200,18000,36000,36000",
+        description="Seconds between a failed attempt and the next (each with +-10 % "
+        "jitter), comma-separated; after the last, the delivery is marked failed.",
+        pattern=r"^\s*[0-9]+(\.[0-9]+)?(\s*,\s*[0-9]+(\.[0-9]+)?)*\s*$",
+    )
+    webhook_disable_after_seconds: int = Field(
+        5 * 86400,
+        description="An endpoint whose deliveries have failed for this long, with no success "
+        "since, is disabled (and at once when it answers 410).",
+        ge=1,
+    )
+    webhook_concurrency: int = Field(
+        32, description="Deliveries one dispatcher sends at once.", ge=1
+    )
 
 
 @lru_cache(maxsize=1)

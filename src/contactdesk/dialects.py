@@ -10,8 +10,10 @@ from contactdesk.auth.dependencies import chatwoot_caller, livedesk_caller
 from contactdesk.contact_inboxes.router import router as contact_inboxes_router
 from contactdesk.contacts.router import router as contacts_router
 from contactdesk.custom_attributes.router import router as custom_attributes_router
+from contactdesk.events.router import router as events_router
 from contactdesk.inboxes.router import router as inboxes_router
 from contactdesk.labels.router import router as labels_router
+from contactdesk.webhooks.router import router as webhooks_router
 
 DOMAIN_ROUTERS = (
     upsert_router,
@@ -21,6 +23,8 @@ DOMAIN_ROUTERS = (
     actions_router,
     custom_attributes_router,
     inboxes_router,
+    webhooks_router,
+    events_router,
 )
 
 DIALECTS = (

@@ -28,6 +28,8 @@ class Limits:
     max_attributes_bytes: int = 16 * 1024
     pattern_max_mem_bytes: int = 1024 * 1024
     count_cache_max_bytes: int = 8 * 1024 * 1024
+    max_webhooks: int = 50
+    webhooks_allow_private: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:

@@ -42,10 +42,13 @@ UNREACHABLE_POSTGRES = "postgresql://postgres@127.0.0.1:1/nowhere"
 
 
 def cli_env(database_url: str | None) -> dict[str, str]:
-    """The current environment without any CONTACTDESK_ setting, plus the database URL."""
+    """The current environment without any CONTACTDESK_ setting, plus the database URL, and
+    no webhook dispatcher: a server kept for a whole session would send the other tests'
+    events (the webhook tests run dispatchers of their own, tests/webhooks)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTDESK_")}
     if database_url is not None:
         env["CONTACTDESK_DATABASE_URL"] = database_url
+    env["CONTACTDESK_DISPATCHER"] = "false"
     return env
 
 
@@ -300,6 +303,13 @@ ROUTES: dict[str, set[str]] = {
     "/custom_attribute_definitions": {"get", "post"},
     "/custom_attribute_definitions/{definition_id}": {"get", "patch", "delete"},
     "/inboxes": {"get"},
+    "/webhooks": {"get", "post"},
+    "/webhooks/{webhook_id}": {"get", "patch", "delete"},
+    "/webhooks/{webhook_id}/rotate_secret": {"post"},
+    "/webhooks/{webhook_id}/enable": {"post"},
+    "/webhooks/{webhook_id}/deliveries": {"get"},
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {"post"},
+    "/events": {"get"},
 }
 LIST_PARAMETERS = {
     "page",
@@ -335,6 +345,16 @@ EXTRA_STATUSES: dict[tuple[str, str], set[str]] = {
     ("/custom_attribute_definitions/{definition_id}", "patch"): {"400", "404", "422"},
     ("/custom_attribute_definitions/{definition_id}", "delete"): {"404"},
     ("/inboxes", "get"): set(),
+    ("/webhooks", "get"): set(),
+    ("/webhooks", "post"): {"400", "422"},
+    ("/webhooks/{webhook_id}", "get"): {"404"},
+    ("/webhooks/{webhook_id}", "patch"): {"400", "404", "422"},
+    ("/webhooks/{webhook_id}", "delete"): {"404"},
+    ("/webhooks/{webhook_id}/rotate_secret", "post"): {"404"},
+    ("/webhooks/{webhook_id}/enable", "post"): {"404"},
+    ("/webhooks/{webhook_id}/deliveries", "get"): {"404", "422"},
+    ("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "post"): {"404"},
+    ("/events", "get"): {"422"},
 }
 
 

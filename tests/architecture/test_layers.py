@@ -25,15 +25,26 @@ CORE = {
     "driver",
     "routing",
 }
-DOMAINS = ("auth", "inboxes", "custom_attributes", "contacts", "labels", "contact_inboxes")
+DOMAINS = (
+    "auth",
+    "events",
+    "webhooks",
+    "inboxes",
+    "custom_attributes",
+    "contacts",
+    "labels",
+    "contact_inboxes",
+)
 # The lower domains each domain may use, as docs/architecture.md lists them.
 DOMAIN_IMPORTS: dict[str, set[str]] = {
     "auth": set(),
+    "events": {"auth"},
+    "webhooks": {"auth", "events"},
     "inboxes": {"auth"},
     "custom_attributes": {"auth"},
-    "contacts": {"auth", "inboxes", "custom_attributes"},
-    "labels": {"auth", "contacts"},
-    "contact_inboxes": {"auth", "contacts", "inboxes"},
+    "contacts": {"auth", "inboxes", "custom_attributes", "events"},
+    "labels": {"auth", "contacts", "events"},
+    "contact_inboxes": {"auth", "contacts", "inboxes", "events"},
 }
 
 

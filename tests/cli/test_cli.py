@@ -57,16 +57,6 @@ def run_cli(*args: str, database_url: str | None, cwd: Path | None = None) -> Re
     )
 
 
-@pytest.fixture(scope="session")
-def cli(database_url: str) -> Cli:
-    """Run the console script against the session's (migrated) test database."""
-
-    def run(*args: str) -> Result:
-        return run_cli(*args, database_url=database_url)
-
-    return run
-
-
 def created(result: Result, keys: set[str]) -> dict[str, Any]:
     """The one JSON object a creating command printed, with exactly these keys."""
     assert result.returncode == 0, result.stderr

@@ -15,10 +15,13 @@ from contactdesk.actions.upsert import upsert_contact
 from contactdesk.auth.caller import Caller, Permission
 from contactdesk.auth.dependencies import Writer, current_caller
 from contactdesk.body import json_object
+from contactdesk.contacts.queries import contact_state, contact_states
 from contactdesk.contacts.schemas import ContactCreateBody, ContactOut
 from contactdesk.contacts.service import parse_create_body, render
 from contactdesk.db import SessionDep, connection_of
 from contactdesk.errors import Forbidden, ValidationFailed
+from contactdesk.events import service as events
+from contactdesk.labels.service import labels_by_contact
 from contactdesk.responses import OrjsonResponse, errors, request_body
 from contactdesk.routing import LeanRoute
 
@@ -67,8 +70,16 @@ async def upsert_route(request: Request, caller: Writer, session: SessionDep) ->
     )
     if data.problems:
         raise ValidationFailed(data.problems)
-    contact, created = await upsert_contact(session, caller.account_id, data, inbox_id, source_id)
-    rendered = await render(connection_of(session), contact)
+    contact, created, before = await upsert_contact(
+        session, caller.account_id, data, inbox_id, source_id
+    )
+    conn = connection_of(session)
+    rendered = await render(conn, contact)
+    after = await contact_state(conn, caller.account_id, contact.id)
+    if created:
+        await events.record(conn, caller.account_id, events.CREATED, "api", after)
+    elif before is not None:
+        await events.record_update(conn, caller.account_id, "api", before, after)
     await session.commit()
     return OrjsonResponse({"payload": {"contact": rendered, "created": created}})
 
@@ -83,8 +94,15 @@ async def upsert_route(request: Request, caller: Writer, session: SessionDep) ->
 async def contact_merge_route(request: Request, caller: Writer, session: SessionDep) -> Response:
     """Fold the mergee into the base contact and answer the base, bare, with contact_inboxes."""
     base_id, mergee_id = parse_merge_body(await json_object(request))
+    conn = connection_of(session)
+    states = await contact_states(conn, caller.account_id, [mergee_id])
     base = await merge_contacts(session, caller.account_id, base_id, mergee_id)
-    rendered = await render(connection_of(session), base)
+    rendered = await render(conn, base)
+    after = await contact_state(conn, caller.account_id, base.id)
+    extra = {"merged_contact_id": mergee_id}
+    await events.record(conn, caller.account_id, events.MERGED, "merge", after, extra=extra)
+    if mergee_id in states:
+        await events.record(conn, caller.account_id, events.DELETED, "merge", states[mergee_id])
     await session.commit()
     return OrjsonResponse(rendered)
 
@@ -101,6 +119,22 @@ async def bulk_actions_route(request: Request, caller: BulkCaller, session: Sess
     all ids in one transaction."""
     action = parse_bulk_body(await json_object(request))
     caller.require(Permission.delete if action.delete else Permission.write)
-    processed, ignored = await run_bulk_action(session, caller.account_id, action)
+    conn = connection_of(session)
+    account = caller.account_id
+    if action.delete:
+        states = await contact_states(conn, account, action.ids)
+        processed, ignored = await run_bulk_action(session, account, action)
+        for contact_id in processed:
+            await events.record(conn, account, events.DELETED, "bulk", states[contact_id])
+    else:
+        before = await labels_by_contact(session, account, action.ids)
+        processed, ignored = await run_bulk_action(session, account, action)
+        after = await labels_by_contact(session, account, processed)
+        changed = [i for i in processed if before.get(i, []) != after.get(i, [])]
+        states = await contact_states(conn, account, changed)
+        for contact_id in changed:
+            state = states[contact_id]
+            labels = (before.get(contact_id, []), after.get(contact_id, []))
+            await events.record_update(conn, account, "bulk", state, state, labels=labels)
     await session.commit()
     return OrjsonResponse({"payload": {"processed_ids": processed, "ignored_ids": ignored}})

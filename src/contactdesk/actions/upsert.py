@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.contact_inboxes.service import attach_inbox
 from contactdesk.contacts.fields import ContactInput
+from contactdesk.contacts.queries import contact_state
 from contactdesk.contacts.service import (
     CONTACT_COLUMNS,
     CONTACTS,
@@ -87,17 +88,19 @@ async def upsert_contact(
     data: ContactInput,
     inbox_id: int | None,
     source_id: str | None,
-) -> tuple[Any, bool]:
-    """(the contact's row, whether it was created), in the caller's transaction."""
+) -> tuple[Any, bool, dict[str, Any] | None]:
+    """(the contact's row, whether it was created, the updated contact as it was rendered
+    before), in the caller's transaction."""
     conn = connection_of(session)
     inbox = await get_inbox(conn, account_id, inbox_id) if inbox_id is not None else None
     for attempt in range(1, ATTEMPTS + 1):
         contact = await find_match(conn, account_id, data)
         if contact is not None:
+            before = await contact_state(conn, account_id, contact.id)
             contact = await update_contact(conn, contact, data)
             if inbox is not None:
                 await attach_inbox(session, contact, inbox, source_id, reuse_existing=True)
-            return contact, False
+            return contact, False, before
         try:
             created = await create_contact(conn, account_id, data, inbox, source_id)
         except ValidationFailed as error:
@@ -106,5 +109,5 @@ async def upsert_contact(
             if "conflicting_contact_id" not in error.extra or attempt == ATTEMPTS:
                 raise
             continue
-        return created.contact, True
+        return created.contact, True, None
     raise AssertionError("unreachable")  # pragma: no cover

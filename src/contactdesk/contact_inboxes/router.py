@@ -17,11 +17,13 @@ from contactdesk.contact_inboxes.service import (
     parse_hmac_verified,
 )
 from contactdesk.contacts.fields import parse_inbox_field, parse_source_field
+from contactdesk.contacts.queries import contact_state
 from contactdesk.contacts.schemas import ContactInboxOut, ContactOut
 from contactdesk.contacts.serialize import contact_inbox_json
 from contactdesk.contacts.service import get_contact, render
 from contactdesk.db import ReadSessionDep, SessionDep, connection_of
 from contactdesk.errors import ValidationFailed
+from contactdesk.events import service as events
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, errors, request_body
 from contactdesk.routing import LeanRoute
@@ -58,8 +60,12 @@ async def create_contact_inbox_route(
     hmac_verified = parse_hmac_verified(body, problems)
     if problems or inbox_id is None:
         raise ValidationFailed(problems)
-    inbox = await get_inbox(connection_of(session), caller.account_id, inbox_id)
+    conn = connection_of(session)
+    inbox = await get_inbox(conn, caller.account_id, inbox_id)
+    before = await contact_state(conn, caller.account_id, contact.id)
     chosen = await attach_inbox(session, contact, inbox, source_id, hmac_verified=hmac_verified)
+    after = await contact_state(conn, caller.account_id, contact.id)
+    await events.record_update(conn, caller.account_id, "api", before, after)
     await session.commit()
     return OrjsonResponse(contact_inbox_json(chosen, inbox))
 

@@ -437,11 +437,9 @@ _SHOW_STATEMENTS = {
 }
 
 
-async def contact_document(
-    conn: ReadConnection, account_id: int, contact_id: str | int, *, contact_inboxes: bool = True
-) -> orjson.Fragment | dict[str, Any]:
-    """One contact of the account as the JSON the API returns, rendered by the database (a
-    session on PostgreSQL, through SQLAlchemy's json codec, hands it over decoded)."""
+async def _document(
+    conn: ReadConnection, account_id: int, contact_id: str | int, contact_inboxes: bool
+) -> str | bytes | dict[str, Any]:
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()
@@ -449,6 +447,40 @@ async def contact_document(
     text = await conn.fetchval(statement, {"account_id": account_id, "contact_id": parsed})
     if text is None:
         raise NotFound()
+    return text  # type: ignore[no-any-return]
+
+
+async def contact_document(
+    conn: ReadConnection, account_id: int, contact_id: str | int, *, contact_inboxes: bool = True
+) -> orjson.Fragment | dict[str, Any]:
+    """One contact of the account as the JSON the API returns, rendered by the database (a
+    session on PostgreSQL, through SQLAlchemy's json codec, hands it over decoded)."""
+    text = await _document(conn, account_id, contact_id, contact_inboxes)
     if isinstance(text, dict):
         return text
     return orjson.Fragment(text)
+
+
+def _decoded(value: Any) -> dict[str, Any]:
+    decoded: dict[str, Any] = value if isinstance(value, dict) else orjson.loads(value)
+    return decoded
+
+
+async def contact_state(
+    conn: ReadConnection, account_id: int, contact_id: str | int
+) -> dict[str, Any]:
+    """One contact as the API renders it, with its contact inboxes, decoded (the body of an
+    event); 404 when the account has no such contact."""
+    return _decoded(await _document(conn, account_id, contact_id, True))
+
+
+async def contact_states(
+    conn: ReadConnection, account_id: int, contact_ids: list[int]
+) -> dict[int, dict[str, Any]]:
+    """Many contacts as contact_state renders them, in one statement (missing ones left out)."""
+    contact_ids = [i for i in contact_ids if 0 < i < 2**63]  # no other can be an id
+    if not contact_ids:
+        return {}
+    params = {"account_id": account_id, "page_ids": contact_ids}
+    rows = await conn.fetch(_BY_IDS[(conn.backend, True)], params)
+    return {int(row[0]): _decoded(row[1]) for row in rows}

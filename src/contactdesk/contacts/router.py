@@ -34,6 +34,7 @@ from contactdesk.contacts.service import (
 from contactdesk.custom_attributes.validation import contact_definitions
 from contactdesk.db import ReadConnectionDep, WriteConnectionDep
 from contactdesk.errors import InvalidParameter, NotFound
+from contactdesk.events import service as events
 from contactdesk.inboxes.service import get_inbox
 from contactdesk.responses import OrjsonResponse, empty_ok, errors, request_body
 from contactdesk.routing import LeanRoute
@@ -225,14 +226,16 @@ async def create_route(request: Request, caller: Writer, conn: WriteConnectionDe
     if missing is not None:
         raise missing
     created = await create_contact(conn, caller.account_id, data, inbox, source_id)
-    await conn.commit()
     contact_inboxes = []
     if created.inbox is not None and created.source_id is not None:
         contact_inboxes.append(contact_inbox_json(created.source_id, created.inbox))
+    rendered = contact_json(created.contact, contact_inboxes)
+    await events.record(conn, caller.account_id, events.CREATED, "api", rendered)
+    await conn.commit()
     return OrjsonResponse(
         {
             "payload": {
-                "contact": contact_json(created.contact, contact_inboxes),
+                "contact": rendered,
                 "contact_inbox": contact_inboxes[0]
                 if contact_inboxes
                 else {"inbox": None, "source_id": None},
@@ -246,16 +249,23 @@ async def _update(
 ) -> Response:
     include = parse_bool_param(request.query_params, "include_contact_inboxes", True)
     # The resource is checked before the body: an unknown contact is a 404 whatever was sent.
+    # Its contact inboxes are read with it whatever `include` says: the event carries them.
     contact = await get_contact(
-        conn, caller.account_id, contact_id, for_update=True, with_contact_inboxes=include
+        conn, caller.account_id, contact_id, for_update=True, with_contact_inboxes=True
     )
     data = parse_contact_fields(await json_object(request), creating=False)
     updated = await update_contact(conn, contact, data)
+    inboxes = stored_contact_inboxes(contact)
+    after = contact_json(updated, inboxes)
+    await events.record_update(
+        conn, caller.account_id, "api", contact_json(contact, inboxes), after
+    )
     # The commit right after the UPDATE: its trigger holds the account's counter shard
     # (contacts/counters.py) until then, and other writers of that shard wait for it.
     await conn.commit()
-    inboxes = stored_contact_inboxes(contact) if include else None
-    return OrjsonResponse({"payload": contact_json(updated, inboxes)})
+    if not include:
+        del after["contact_inboxes"]
+    return OrjsonResponse({"payload": after})
 
 
 @router.post(
@@ -269,9 +279,16 @@ async def destroy_custom_attributes_route(
     request: Request, caller: Writer, conn: WriteConnectionDep, contact_id: str
 ) -> Response:
     """Remove the listed keys from custom_attributes; keys the contact lacks are ignored."""
-    contact = await get_contact(conn, caller.account_id, contact_id, for_update=True)
+    contact = await get_contact(
+        conn, caller.account_id, contact_id, for_update=True, with_contact_inboxes=True
+    )
     keys = parse_attribute_keys(await json_object(request))
     await destroy_custom_attributes(conn, contact, keys)
+    before = contact_json(contact, stored_contact_inboxes(contact))
+    kept = {k: v for k, v in before["custom_attributes"].items() if k not in set(keys)}
+    await events.record_update(
+        conn, caller.account_id, "api", before, {**before, "custom_attributes": kept}
+    )
     rendered = await render(conn, contact)
     await conn.commit()
     return OrjsonResponse({"payload": rendered})
@@ -316,6 +333,11 @@ async def put_route(
 )
 async def delete_route(caller: Deleter, conn: WriteConnectionDep, contact_id: str) -> Response:
     """Delete a contact with its contact inboxes and labels (administrators only)."""
-    await delete_contact(conn, caller.account_id, contact_id)
+    contact = await get_contact(
+        conn, caller.account_id, contact_id, for_update=True, with_contact_inboxes=True
+    )
+    await delete_contact(conn, caller.account_id, contact.id)
+    rendered = contact_json(contact, stored_contact_inboxes(contact))
+    await events.record(conn, caller.account_id, events.DELETED, "api", rendered)
     await conn.commit()
     return empty_ok()

@@ -562,7 +562,7 @@ _DELETE = (
 )
 
 
-async def delete_contact(conn: WriteConnection, account_id: int, contact_id: str) -> None:
+async def delete_contact(conn: WriteConnection, account_id: int, contact_id: str | int) -> None:
     parsed = parse_id(contact_id)
     if parsed is None:
         raise NotFound()

@@ -7,8 +7,10 @@ from starlette.responses import Response
 
 from contactdesk.auth.dependencies import Reader, Writer
 from contactdesk.body import json_object
+from contactdesk.contacts.queries import contact_state
 from contactdesk.contacts.service import get_contact
 from contactdesk.db import SessionDep, connection_of
+from contactdesk.events import service as events
 from contactdesk.labels import schemas
 from contactdesk.labels.service import labels_of, parse_labels_body, replace_labels
 from contactdesk.responses import OrjsonResponse, errors, request_body
@@ -44,6 +46,13 @@ async def set_labels_route(
         connection_of(session), caller.account_id, contact_id, for_update=True
     )
     names = parse_labels_body(await json_object(request))
+    before = await labels_of(session, caller.account_id, contact.id)
     result = await replace_labels(session, caller.account_id, contact.id, names)
+    if before != result:
+        conn = connection_of(session)
+        state = await contact_state(conn, caller.account_id, contact.id)
+        await events.record_update(
+            conn, caller.account_id, "api", state, state, labels=(before, result)
+        )
     await session.commit()
     return OrjsonResponse({"payload": result})

@@ -69,6 +69,23 @@ async def labels_of(session: AsyncSession, account_id: int, contact_id: int) -> 
     return sorted_labels(list(rows.scalars()))
 
 
+async def labels_by_contact(
+    session: AsyncSession, account_id: int, contact_ids: list[int]
+) -> dict[int, list[str]]:
+    """Each contact's labels, sorted as labels_of sorts them (contacts without any left out)."""
+    found: dict[int, list[str]] = {}
+    if not contact_ids:
+        return found
+    rows = await session.execute(
+        tenant_select(account_id, ContactLabel.contact_id, ContactLabel.name).where(
+            ContactLabel.contact_id.in_(contact_ids)
+        )
+    )
+    for contact_id, name in rows.all():
+        found.setdefault(contact_id, []).append(name)
+    return {contact_id: sorted_labels(names) for contact_id, names in found.items()}
+
+
 async def _label_ids(session: AsyncSession, account_id: int, lowered: list[str]) -> dict[str, int]:
     """Ids of the account's labels, creating the missing ones (safe under concurrency)."""
     insert = pg_insert if backend_of(session) == "postgresql" else sqlite_insert

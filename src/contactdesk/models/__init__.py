@@ -5,9 +5,12 @@ from contactdesk.models.api_key import ApiKey
 from contactdesk.models.contact import Contact
 from contactdesk.models.counter import ContactCounter, LabelCounter
 from contactdesk.models.custom_attribute import CustomAttributeDefinition
+from contactdesk.models.delivery import WebhookDelivery
+from contactdesk.models.event import Event
 from contactdesk.models.inbox import ContactInbox, Inbox
 from contactdesk.models.label import ContactLabel, Label
 from contactdesk.models.user import AccessToken, User
+from contactdesk.models.webhook import Webhook
 
 __all__ = [
     "AccessToken",
@@ -19,9 +22,12 @@ __all__ = [
     "ContactInbox",
     "ContactLabel",
     "CustomAttributeDefinition",
+    "Event",
     "Inbox",
     "Label",
     "LabelCounter",
     "Role",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]
