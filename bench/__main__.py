@@ -201,13 +201,18 @@ def scenarios(bench: BenchData) -> list[tuple[str, str, str | None]]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+def common_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The options every bench entry point takes (the data, the load, the output file)."""
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--out", default="results.json")
+    parser.add_argument("--out", default=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    common_arguments(parser, "results.json")
     parser.add_argument(
         "--warmup", type=int, default=3, help="seconds of unrecorded load before each scenario"
     )

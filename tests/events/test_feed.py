@@ -152,6 +152,12 @@ async def test_transactions_that_commit_out_of_order_are_all_seen_once(
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs one writer at a time: ids are commit order")
     contact = {"id": 1, "name": "x"}
+
+    def created(name: str) -> dict[str, Any]:
+        return events.event_params(
+            tenant.account_id, events.CREATED, "api", {**contact, "name": name}
+        )
+
     seen: list[str] = []
     cursor = "0"
 
@@ -162,14 +168,10 @@ async def test_transactions_that_commit_out_of_order_are_all_seen_once(
         cursor = body["meta"]["next_cursor"]
 
     async with db.write_connection() as first:
-        await events.record(
-            first, tenant.account_id, events.CREATED, "api", {**contact, "name": "first"}
-        )
+        await events.record(first, created("first"))
         for n in range(3):
             async with db.write_connection() as later:
-                await events.record(
-                    later, tenant.account_id, events.CREATED, "api", {**contact, "name": f"l{n}"}
-                )
+                await events.record(later, created(f"l{n}"))
                 await later.commit()
             await poll()
         assert seen == ["l0", "l1", "l2"]
@@ -179,8 +181,17 @@ async def test_transactions_that_commit_out_of_order_are_all_seen_once(
     assert seen == ["l0", "l1", "l2", "first"]
     # a rolled-back writer leaves nothing
     async with db.write_connection() as abandoned:
-        await events.record(
-            abandoned, tenant.account_id, events.CREATED, "api", {**contact, "name": "gone"}
-        )
+        await events.record(abandoned, created("gone"))
     await poll()
     assert seen == ["l0", "l1", "l2", "first"]
+
+
+async def test_a_contact_created_without_an_inbox_has_the_same_body(api: Api) -> None:
+    if api.dialect != "v1":
+        pytest.skip("v2 requires inbox_id")
+    response = await api.post("/contacts", json={"name": "No inbox", "custom_attributes": {"a": 1}})
+    assert response.status_code == 200, response.text
+    contact = response.json()["payload"]["contact"]
+    (event,) = await everything(api)
+    assert {k: event["payload"][k] for k in contact} == contact
+    assert event["payload"]["contact_inboxes"] == []

@@ -77,7 +77,9 @@ async def upsert_route(request: Request, caller: Writer, session: SessionDep) ->
     rendered = await render(conn, contact)
     after = await contact_state(conn, caller.account_id, contact.id)
     if created:
-        await events.record(conn, caller.account_id, events.CREATED, "api", after)
+        await events.record(
+            conn, events.event_params(caller.account_id, events.CREATED, "api", after)
+        )
     elif before is not None:
         await events.record_update(conn, caller.account_id, "api", before, after)
     await session.commit()
@@ -100,9 +102,13 @@ async def contact_merge_route(request: Request, caller: Writer, session: Session
     rendered = await render(conn, base)
     after = await contact_state(conn, caller.account_id, base.id)
     extra = {"merged_contact_id": mergee_id}
-    await events.record(conn, caller.account_id, events.MERGED, "merge", after, extra=extra)
+    merged = events.event_params(caller.account_id, events.MERGED, "merge", after, extra=extra)
+    await events.record(conn, merged)
     if mergee_id in states:
-        await events.record(conn, caller.account_id, events.DELETED, "merge", states[mergee_id])
+        gone = states[mergee_id]
+        await events.record(
+            conn, events.event_params(caller.account_id, events.DELETED, "merge", gone)
+        )
     await session.commit()
     return OrjsonResponse(rendered)
 
@@ -125,7 +131,8 @@ async def bulk_actions_route(request: Request, caller: BulkCaller, session: Sess
         states = await contact_states(conn, account, action.ids)
         processed, ignored = await run_bulk_action(session, account, action)
         for contact_id in processed:
-            await events.record(conn, account, events.DELETED, "bulk", states[contact_id])
+            gone = events.event_params(account, events.DELETED, "bulk", states[contact_id])
+            await events.record(conn, gone)
     else:
         before = await labels_by_contact(session, account, action.ids)
         processed, ignored = await run_bulk_action(session, account, action)

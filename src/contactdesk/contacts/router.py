@@ -225,13 +225,12 @@ async def create_route(request: Request, caller: Writer, conn: WriteConnectionDe
         raise await validation_error(conn, caller.account_id, data)
     if missing is not None:
         raise missing
-    created = await create_contact(conn, caller.account_id, data, inbox, source_id)
+    created = await create_contact(conn, caller.account_id, data, inbox, source_id, "api")
+    await conn.commit()
     contact_inboxes = []
     if created.inbox is not None and created.source_id is not None:
         contact_inboxes.append(contact_inbox_json(created.source_id, created.inbox))
     rendered = contact_json(created.contact, contact_inboxes)
-    await events.record(conn, caller.account_id, events.CREATED, "api", rendered)
-    await conn.commit()
     return OrjsonResponse(
         {
             "payload": {
@@ -254,12 +253,17 @@ async def _update(
         conn, caller.account_id, contact_id, for_update=True, with_contact_inboxes=True
     )
     data = parse_contact_fields(await json_object(request), creating=False)
-    updated = await update_contact(conn, contact, data)
     inboxes = stored_contact_inboxes(contact)
+
+    def event_of(row: Any, values: dict[str, Any]) -> dict[str, Any] | None:
+        # The contact after the change, from the values about to be written: the event goes
+        # in the UPDATE's own statement.
+        before = contact_json(row, inboxes)
+        after = {**before, **{k: v for k, v in values.items() if k in before}}
+        return events.update_params(caller.account_id, "api", before, after)
+
+    updated = await update_contact(conn, contact, data, event_of)
     after = contact_json(updated, inboxes)
-    await events.record_update(
-        conn, caller.account_id, "api", contact_json(contact, inboxes), after
-    )
     # The commit right after the UPDATE: its trigger holds the account's counter shard
     # (contacts/counters.py) until then, and other writers of that shard wait for it.
     await conn.commit()
@@ -338,6 +342,8 @@ async def delete_route(caller: Deleter, conn: WriteConnectionDep, contact_id: st
     )
     await delete_contact(conn, caller.account_id, contact.id)
     rendered = contact_json(contact, stored_contact_inboxes(contact))
-    await events.record(conn, caller.account_id, events.DELETED, "api", rendered)
+    await events.record(
+        conn, events.event_params(caller.account_id, events.DELETED, "api", rendered)
+    )
     await conn.commit()
     return empty_ok()

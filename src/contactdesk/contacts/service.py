@@ -11,11 +11,13 @@ commits. Contacts come back as rows: read by column name (contact.email).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,10 +30,16 @@ from contactdesk.contacts.fields import (
     parse_source_field,
 )
 from contactdesk.contacts.queries import contact_document
-from contactdesk.contacts.serialize import contact_inboxes_sql
+from contactdesk.contacts.serialize import (
+    contact_inbox_json,
+    contact_inboxes_sql,
+    contact_json,
+    contact_json_sql,
+)
 from contactdesk.custom_attributes.validation import check_custom_attributes
 from contactdesk.driver import BoundedCache, ReadConnection, WriteConnection
 from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.events import service as events
 from contactdesk.inboxes.serialize import inbox_json
 from contactdesk.inboxes.service import SOURCE_TAKEN, default_source_id, source_holder
 from contactdesk.models import Contact, ContactInbox, Inbox
@@ -340,18 +348,62 @@ def _build_inserts(backend: str) -> tuple[Any, Any]:
 _INSERTS = {backend: _build_inserts(backend) for backend in ("postgresql", "sqlite")}
 
 
-def _build_insert_with_inbox() -> Any:
-    """PostgreSQL: both inserts in one statement (one round trip, and the account's counter
-    shard, which the contact's insert locks, is held for one round trip less): the new
-    contact's columns, and linked = 1 when its contact inbox was inserted, 0 when the
-    source_id is another contact's."""
-    contact = (
+def _created_event(contact: sa.CTE) -> sa.CTE:
+    """PostgreSQL: contact_created for the contact the statement inserts (the CTE contact),
+    its body rendered from the new row as the API renders it, plus its contact inboxes and
+    the source (bind parameters event_inboxes, a JSON array, and event_source): the event
+    costs no round trip of its own, and none is written when the insert is refused."""
+    contacts = contact.alias("contacts")  # contact_json_sql names the table contacts
+    accounts = events.ACCOUNTS
+    source = sa.bindparam("event_source", type_=sa.String)
+    extra = sa.func.jsonb_build_object(
+        "contact_inboxes",
+        sa.cast(sa.bindparam("event_inboxes", type_=sa.Text), JSONB),
+        "avatar",
+        sa.func.coalesce(contacts.c.thumbnail, ""),
+        "account",
+        sa.func.jsonb_build_object("id", accounts.c.id, "name", accounts.c.name),
+        "event",
+        events.CREATED,
+        "source",
+        source,
+    )
+    body = sa.cast(contact_json_sql("postgresql", contact_inboxes=False), JSONB).op("||")(extra)
+    values = sa.select(
+        contacts.c.account_id,
+        contacts.c.id,
+        sa.literal(events.CREATED),
+        source,
+        sa.cast(body, sa.Text),
+        contacts.c.created_at,
+    ).select_from(contacts.join(accounts, accounts.c.id == contacts.c.account_id))
+    columns = ("account_id", "contact_id", "event", "source", "payload", "created_at")
+    table = events.EVENTS_TABLE
+    return pg_insert(table).from_select(columns, values).returning(table.c.id).cte("new_event")
+
+
+def _new_contact() -> sa.CTE:
+    """PostgreSQL: the contact's INSERT as the CTE new_contact (refused: no row)."""
+    return (
         pg_insert(CONTACTS)
         .values(_values(CONTACTS, _INSERTED_COLUMNS))
         .on_conflict_do_nothing()
         .returning(*CONTACTS.c)
         .cte("new_contact")
     )
+
+
+def _build_insert_alone_with_event() -> Any:
+    contact = _new_contact()
+    return sa.select(*contact.c).add_cte(_created_event(contact))
+
+
+def _build_insert_with_inbox(with_event: bool = False) -> Any:
+    """PostgreSQL: both inserts in one statement (one round trip, and the account's counter
+    shard, which the contact's insert locks, is held for one round trip less): the new
+    contact's columns, and linked = 1 when its contact inbox was inserted, 0 when the
+    source_id is another contact's."""
+    contact = _new_contact()
     contact_inbox = (
         pg_insert(CONTACT_INBOXES)
         .from_select(
@@ -370,22 +422,42 @@ def _build_insert_with_inbox() -> Any:
         .cte("new_contact_inbox")
     )
     linked = sa.select(sa.func.count()).select_from(contact_inbox).scalar_subquery()
-    return sa.select(*contact.c, linked.label("linked"))
+    both = sa.select(*contact.c, linked.label("linked"))
+    return both.add_cte(_created_event(contact)) if with_event else both
 
 
-_INSERT_WITH_INBOX = {"postgresql": _build_insert_with_inbox()}
+_INSERT_WITH_INBOX = {
+    ("postgresql", False): _build_insert_with_inbox(),
+    ("postgresql", True): _build_insert_with_inbox(with_event=True),
+}
+_INSERT_ALONE_WITH_EVENT = {"postgresql": _build_insert_alone_with_event()}
+_DELETE_EVENTS = tenant_delete(events.EVENTS_TABLE, _ACCOUNT).where(
+    events.EVENTS_TABLE.c.contact_id == _CONTACT_ID
+)
 
 
 async def _insert(
-    conn: WriteConnection, row: dict[str, Any], inbox: Any, source_id: str | None
+    conn: WriteConnection,
+    row: dict[str, Any],
+    inbox: Any,
+    source_id: str | None,
+    event_source: str | None = None,
 ) -> tuple[Any, bool]:
     """(the new contact's row, or None when a unique value refused it; whether its contact
-    inbox in inbox was inserted, or True without an inbox)."""
+    inbox in inbox was inserted, or True without an inbox). event_source: write its
+    contact_created too (PostgreSQL: in the same statement; elsewhere the caller does)."""
     now = now_epoch()
     params = _new({**row, "created_at": now, "updated_at": now})
+    with_event = event_source is not None and conn.backend == "postgresql"
+    if with_event:
+        inboxes = [contact_inbox_json(source_id, inbox)] if inbox is not None and source_id else []
+        params["event_inboxes"] = orjson.dumps(inboxes).decode()
+        params["event_source"] = event_source
     if inbox is None:
-        return await conn.fetchrow(_INSERTS[conn.backend][0], params), True
-    both = _INSERT_WITH_INBOX.get(conn.backend)
+        alone = _INSERT_ALONE_WITH_EVENT.get(conn.backend) if with_event else None
+        statement = alone if alone is not None else _INSERTS[conn.backend][0]
+        return await conn.fetchrow(statement, params), True
+    both = _INSERT_WITH_INBOX.get((conn.backend, with_event))
     if both is not None:  # PostgreSQL: one statement
         params["new_inbox_id"], params["new_source_id"] = inbox.id, source_id
         contact = await conn.fetchrow(both, params)
@@ -415,8 +487,11 @@ async def create_contact(
     data: ContactInput,
     inbox: Any,
     source_id: str | None,
+    event_source: str | None = None,
 ) -> Created:
-    """Insert a contact (and its contact inbox in inbox, a row, when given); a unique value
+    """Insert a contact (and its contact inbox in inbox, a row, when given); with
+    event_source, its contact_created event too (in the insert's statement on PostgreSQL).
+    A unique value
     another contact holds is a 422 naming it, whoever wrote it first, and leaves the caller's
     transaction as it was.
 
@@ -439,16 +514,25 @@ async def create_contact(
         )
     for _attempt in range(3):
         try:
-            contact, linked = await _insert(conn, row, inbox, chosen)
+            contact, linked = await _insert(conn, row, inbox, chosen, event_source)
             if contact is not None and not linked:
-                # The source_id is another contact's: the new contact goes.
-                await conn.fetch(_DELETE, {"account_id": account_id, "contact_id": contact.id})
+                # The source_id is another contact's: the new contact goes (with its event).
+                gone = {"account_id": account_id, "contact_id": contact.id}
+                await conn.fetch(_DELETE, gone)
+                await conn.fetch(_DELETE_EVENTS, gone)
                 if source_id is not None and await source_holder(conn, inbox, source_id):
                     raise ValidationFailed([("source_id", SOURCE_TAKEN)])
                 continue
         except IntegrityError:
             raise NotFound() from None  # not a unique value: the account went away
         if contact is not None:
+            if event_source is not None and conn.backend != "postgresql":
+                inboxes = (
+                    [contact_inbox_json(chosen, inbox)] if inbox is not None and chosen else []
+                )
+                rendered = contact_json(contact, inboxes)
+                created = events.event_params(account_id, events.CREATED, event_source, rendered)
+                await events.record(conn, created)
             return Created(contact, inbox, chosen)
         # Refused: name what another contact holds. When nothing is held any more (the
         # holder was deleted meanwhile), try again.
@@ -459,11 +543,17 @@ async def create_contact(
 
 
 # An UPDATE per set of fields sent (a handful of shapes in practice; bounded all the same).
-_UPDATES: BoundedCache[tuple[str, frozenset[str]], Any] = BoundedCache(2 * 1024 * 1024)
+_UPDATES: BoundedCache[tuple[str, frozenset[str], bool], Any] = BoundedCache(2 * 1024 * 1024)
+
+# Given the contact's row and the values about to be written, the parameters of its event
+# (events.event_params), or None when the change needs none.
+EventOf = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
 
 
-def _update_statement(backend: str, fields: frozenset[str]) -> Any:
-    key = (backend, fields)
+def _update_statement(backend: str, fields: frozenset[str], with_event: bool = False) -> Any:
+    """The UPDATE of these fields; with_event (PostgreSQL), with the event's INSERT in the
+    same statement (events.insert_when)."""
+    key = (backend, fields, with_event)
     statement = _UPDATES.get(key)
     if statement is None:
         statement = (
@@ -472,17 +562,24 @@ def _update_statement(backend: str, fields: frozenset[str]) -> Any:
             .values(_values(CONTACTS, tuple(sorted(fields))))
             .returning(*CONTACTS.c)
         )
-        _UPDATES.put(key, statement, 4096)
+        if with_event:
+            updated = statement.cte("updated")
+            statement = sa.select(*updated.c).add_cte(events.insert_when(updated))
+        _UPDATES.put(key, statement, 8192)
     return statement
 
 
-async def update_contact(conn: WriteConnection, contact: Any, data: ContactInput) -> Any:
+async def update_contact(
+    conn: WriteConnection, contact: Any, data: ContactInput, event: EventOf | None = None
+) -> Any:
     """Apply the sent fields to the contact (a row); JSON attributes merge top-level keys into
     the stored objects. Returns the updated row.
 
     The caller fetched the contact with for_update=True, so concurrent merges do not lose keys.
     A unique value another contact holds is refused by the database (inside a savepoint) and
-    answered as a 422 naming every such field.
+    answered as a 422 naming every such field. event: the change's event, written with the
+    UPDATE (in its statement on PostgreSQL: no round trip more while the row and the
+    account's counter shard are locked).
     """
     account_id, own_id = contact.account_id, contact.id
     await check_definitions(conn, account_id, data, _version(contact))
@@ -499,8 +596,12 @@ async def update_contact(conn: WriteConnection, contact: Any, data: ContactInput
         if key in values:
             values[key] = stored[key]
     values["updated_at"] = now_epoch()
-    statement = _update_statement(conn.backend, frozenset(values))
+    recorded = event(contact, values) if event is not None else None
+    in_statement = recorded is not None and conn.backend == "postgresql"
+    statement = _update_statement(conn.backend, frozenset(values), in_statement)
     params = _new(values)
+    if in_statement and recorded is not None:
+        params.update(recorded)
     params["tenant_account_id"], params["contact_id"] = account_id, own_id
     # Only a unique field can be refused; other updates need no savepoint (two round trips).
     guarded = conn.savepoint() if _writes_unique(values) else contextlib.nullcontext()
@@ -512,6 +613,8 @@ async def update_contact(conn: WriteConnection, contact: Any, data: ContactInput
         raise conflict or ValidationFailed([("contact", NOT_SAVED)]) from None
     if updated is None:
         raise NotFound()
+    if recorded is not None and not in_statement:
+        await events.record(conn, recorded)
     return updated
 
 

@@ -60,9 +60,12 @@ def _payload(backend: str) -> sa.ColumnElement[Any]:
     return sa.func.json_set(body, "$.account", sa.func.json(account))
 
 
-def _insert(backend: str) -> sa.Insert:
-    columns = ("account_id", "contact_id", "event", "source", "payload", "created_at")
-    values = sa.select(
+_COLUMNS = ("account_id", "contact_id", "event", "source", "payload", "created_at")
+
+
+def _values(backend: str) -> sa.Select[Any]:
+    """The row of an event (event_params' bind parameters), from its account's row."""
+    return sa.select(
         ACCOUNTS.c.id,
         sa.bindparam("contact_id", type_=sa.BigInteger),
         sa.bindparam("event", type_=sa.String),
@@ -70,7 +73,12 @@ def _insert(backend: str) -> sa.Insert:
         _payload(backend),
         sa.bindparam("created_at", type_=sa.BigInteger),
     ).where(ACCOUNTS.c.id == sa.bindparam("account_id", type_=sa.BigInteger))
-    return sa.insert(EVENTS_TABLE).from_select(columns, values).returning(EVENTS_TABLE.c.id)
+
+
+def _insert(backend: str) -> sa.Insert:
+    return (
+        sa.insert(EVENTS_TABLE).from_select(_COLUMNS, _values(backend)).returning(EVENTS_TABLE.c.id)
+    )
 
 
 _INSERTS = {backend: _insert(backend) for backend in ("postgresql", "sqlite")}
@@ -92,28 +100,48 @@ def event_body(
     return body
 
 
-async def record(
-    conn: WriteConnection,
+def event_params(
     account_id: int,
     event: str,
     source: str,
     contact: Mapping[str, Any],
     changed: list[dict[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
-) -> None:
-    """Write one event in the caller's transaction (contact: the contact as rendered)."""
+) -> dict[str, Any]:
+    """The bind parameters of one event's INSERT (record(), insert_when())."""
     body = event_body(event, source, contact, changed, extra)
-    await conn.fetch(
-        _INSERTS[conn.backend],
-        {
-            "account_id": account_id,
-            "contact_id": contact.get("id"),
-            "event": event,
-            "source": source,
-            "body": orjson.dumps(body).decode(),
-            "created_at": int(time.time()),
-        },
-    )
+    return {
+        "account_id": account_id,
+        "contact_id": contact.get("id"),
+        "event": event,
+        "source": source,
+        "body": orjson.dumps(body).decode(),
+        "created_at": int(time.time()),
+    }
+
+
+async def record(conn: WriteConnection, params: Mapping[str, Any]) -> None:
+    """Write one event (event_params) in the caller's transaction."""
+    await conn.fetch(_INSERTS[conn.backend], params)
+
+
+def update_params(
+    account_id: int, source: str, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The INSERT parameters of contact_updated, or None when nothing that matters changed."""
+    changed = changed_attributes(before, after)
+    if not changed:
+        return None
+    return event_params(account_id, UPDATED, source, after, changed)
+
+
+def insert_when(present: sa.CTE) -> sa.CTE:
+    """PostgreSQL: the event INSERT (event_params' bind parameters) as a CTE of the statement
+    that makes the change, writing only when `present` (the change's own CTE) has a row: the
+    event costs no round trip of its own."""
+    values = _values("postgresql").where(sa.exists(sa.select(sa.literal(1)).select_from(present)))
+    insert = sa.insert(EVENTS_TABLE).from_select(_COLUMNS, values).returning(EVENTS_TABLE.c.id)
+    return insert.cte("new_event")
 
 
 async def record_update(
@@ -130,4 +158,4 @@ async def record_update(
     if labels is not None and labels[0] != labels[1]:
         changed.append({"labels": {"previous_value": labels[0], "current_value": labels[1]}})
     if changed:
-        await record(conn, account_id, UPDATED, source, after, changed)
+        await record(conn, event_params(account_id, UPDATED, source, after, changed))

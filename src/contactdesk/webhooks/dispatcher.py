@@ -171,7 +171,10 @@ class Dispatcher:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         await self.maybe_prune()
-        return placed > 0 or len(claimed) >= CLAIM_BATCH
+        # Again at once only after a full batch: a dispatcher that looped whenever it placed
+        # anything ran two write transactions at a time without pause under a steady write
+        # load, and took a fifth of the throughput of creates and updates (bench).
+        return placed >= feed.PLACE_BATCH or len(claimed) >= CLAIM_BATCH
 
     async def place_all(self) -> int:
         async with self.db.write_connection() as conn:
