@@ -266,3 +266,45 @@ async def test_enabling_a_disabled_webhook_resumes_its_backlog(
         assert response.json()["payload"]["webhook"]["status"] == "enabled"
         got = await receiver.until(4)
     assert [r.json()["name"] for r in got[1:]] == ["Waiting 0", "Waiting 1", "Waiting 2"]
+
+
+async def test_an_endpoint_failing_past_the_limit_is_disabled(
+    api: Api, db: Database, settings: Settings, receiver: Receiver
+) -> None:
+    receiver.statuses = [500] * 20
+    webhook = await subscribe(api, receiver.url)
+    await api.create_contact(name="First failure")
+    fast = dispatcher_settings(settings, webhook_disable_after_seconds=1)
+    async with running(db, fast):
+        await receiver.until(1)
+        await asyncio.sleep(1.5)  # failing since the first attempt, for longer than 1 s now
+        await api.create_contact(name="Still failing")
+        for _ in range(60):
+            shown = (await api.get(f"/webhooks/{webhook['id']}")).json()["payload"]["webhook"]
+            if shown["status"] == "disabled":
+                break
+            await asyncio.sleep(0.1)
+    assert shown["status"] == "disabled"
+
+
+async def test_events_past_their_retention_are_pruned_with_their_deliveries(
+    api: Api, db: Database, settings: Settings, receiver: Receiver
+) -> None:
+    webhook = await subscribe(api, receiver.url)
+    old = await api.create_contact(name="Old")
+    new = await api.create_contact(name="New")
+    async with running(db, dispatcher_settings(settings)):
+        await receiver.until(2)
+    async with db.writing() as session:
+        await session.execute(
+            sa.text("UPDATE events SET created_at = 0 WHERE contact_id = :c"), {"c": old["id"]}
+        )
+        await session.commit()
+    pruning = dispatcher_settings(settings, events_retention_days=1)
+    async with running(db, pruning):
+        await asyncio.sleep(0.3)
+    feed = (await api.get("/events")).json()["payload"]
+    assert [e["payload"]["name"] for e in feed] == ["New"]
+    log = (await api.get(f"/webhooks/{webhook['id']}/deliveries")).json()
+    assert log["meta"]["count"] == 1
+    assert new["name"] == "New"

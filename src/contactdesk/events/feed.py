@@ -35,11 +35,14 @@ _UNPLACED = sa.text(
 )
 # The oldest unplaced events of every account, numbered after each account's last position.
 # An account's events taken are always the oldest of its unplaced ones (the batch is the
-# oldest events overall), so its numbers follow its ids.
+# oldest events overall), so its numbers follow its ids. The batch is chosen first, and only
+# it numbered: a window over every unplaced event would cost a large backlog at each batch.
 _PLACE = sa.text(
-    "WITH unplaced AS ("
+    "WITH batch AS ("
+    " SELECT id, account_id FROM events WHERE position IS NULL ORDER BY id LIMIT :batch),"
+    " unplaced AS ("
     " SELECT id, account_id, row_number() OVER (PARTITION BY account_id ORDER BY id) AS n"
-    " FROM events WHERE position IS NULL ORDER BY id LIMIT :batch),"
+    " FROM batch),"
     " last AS (SELECT a.account_id, coalesce((SELECT max(e.position) FROM events e"
     " WHERE e.account_id = a.account_id AND e.position IS NOT NULL), 0) AS p"
     " FROM (SELECT DISTINCT account_id FROM unplaced) a) "
