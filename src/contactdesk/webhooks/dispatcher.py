@@ -224,7 +224,7 @@ class Dispatcher:
 
     async def place_all(self) -> int:
         async with self.db.write_connection() as conn:
-            placed = await feed.place(conn)
+            placed = await feed.place(conn, subscribed_only=True)
             await conn.commit()
         return placed
 
