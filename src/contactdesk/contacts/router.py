@@ -289,7 +289,8 @@ async def destroy_custom_attributes_route(
     keys = parse_attribute_keys(await json_object(request))
     await destroy_custom_attributes(conn, contact, keys)
     before = contact_json(contact, stored_contact_inboxes(contact))
-    kept = {k: v for k, v in before["custom_attributes"].items() if k not in set(keys)}
+    removed = set(keys)
+    kept = {k: v for k, v in before["custom_attributes"].items() if k not in removed}
     await events.record_update(
         conn, caller.account_id, "api", before, {**before, "custom_attributes": kept}
     )

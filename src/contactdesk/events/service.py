@@ -126,10 +126,17 @@ async def record(conn: WriteConnection, params: Mapping[str, Any]) -> None:
 
 
 def update_params(
-    account_id: int, source: str, before: Mapping[str, Any], after: Mapping[str, Any]
+    account_id: int,
+    source: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    labels: tuple[list[str], list[str]] | None = None,
 ) -> dict[str, Any] | None:
-    """The INSERT parameters of contact_updated, or None when nothing that matters changed."""
+    """The INSERT parameters of contact_updated, or None when nothing that matters changed.
+    labels: (before, after), when the change touched the contact's labels."""
     changed = changed_attributes(before, after)
+    if labels is not None and labels[0] != labels[1]:
+        changed.append({"labels": {"previous_value": labels[0], "current_value": labels[1]}})
     if not changed:
         return None
     return event_params(account_id, UPDATED, source, after, changed)
@@ -152,10 +159,7 @@ async def record_update(
     after: Mapping[str, Any],
     labels: tuple[list[str], list[str]] | None = None,
 ) -> None:
-    """contact_updated, when something besides activity changed; nothing otherwise.
-    labels: (before, after), when the change touched the contact's labels."""
-    changed = changed_attributes(before, after)
-    if labels is not None and labels[0] != labels[1]:
-        changed.append({"labels": {"previous_value": labels[0], "current_value": labels[1]}})
-    if changed:
-        await record(conn, event_params(account_id, UPDATED, source, after, changed))
+    """contact_updated, when something besides activity changed; nothing otherwise."""
+    params = update_params(account_id, source, before, after, labels)
+    if params is not None:
+        await record(conn, params)
