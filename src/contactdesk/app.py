@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from contactdesk import __version__
+from contactdesk.actions.imports import running as importing
 from contactdesk.auth.caller import CredentialCache
 from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
@@ -49,6 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         async with contextlib.AsyncExitStack() as stack:
             app.state.dispatcher = None
+            app.state.importer = None
+            if settings.importer:
+                app.state.importer = await stack.enter_async_context(
+                    importing(app.state.db, settings)
+                )
             if settings.dispatcher:
                 app.state.dispatcher = await stack.enter_async_context(
                     dispatching(app.state.db, settings)

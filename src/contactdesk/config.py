@@ -133,6 +133,31 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         32, description="Deliveries one dispatcher sends at once.", ge=1
     )
+    import_max_mb: int = Field(
+        200, description="Largest CSV file POST /contacts/import takes (MB): 413.", ge=1
+    )
+    import_upload_idle_seconds: float = Field(
+        30.0,
+        description="An import upload that sends nothing for this long is cut off (408).",
+        gt=0,
+    )
+    max_active_imports: int = Field(
+        3, description="Imports of one account queued or running at once: 429 beyond.", ge=1
+    )
+    importer: bool = Field(
+        True,
+        description="Run contact imports inside `contactdesk serve` (every process takes "
+        "queued imports in turn); `contactdesk worker` runs them too.",
+    )
+    import_batch_rows: int = Field(
+        500, description="Rows an import applies and commits at a time.", ge=1, le=5000
+    )
+    import_lease_seconds: float = Field(
+        60.0,
+        description="An import whose runner has not reported for this long (a crash) is "
+        "resumed by another from its last committed batch.",
+        gt=0,
+    )
 
 
 @lru_cache(maxsize=1)

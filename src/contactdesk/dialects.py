@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from contactdesk.actions.router import router as actions_router
 from contactdesk.actions.router import upsert_router
+from contactdesk.actions.transfer_router import router as transfer_router
 from contactdesk.auth.dependencies import chatwoot_caller, livedesk_caller
 from contactdesk.contact_inboxes.router import router as contact_inboxes_router
 from contactdesk.contacts.router import router as contacts_router
@@ -16,6 +17,7 @@ from contactdesk.labels.router import router as labels_router
 from contactdesk.webhooks.router import router as webhooks_router
 
 DOMAIN_ROUTERS = (
+    transfer_router,  # before /contacts/{id}: /contacts/imports is not a contact
     upsert_router,
     contacts_router,
     labels_router,

@@ -38,6 +38,12 @@ from contactdesk.transport import send_refusal
 
 # Never queued: a health check must answer while the service is busy.
 UNGATED_PATHS = frozenset({"/healthz"})
+# Requests whose body the route streams itself, with its own bounds (an import's upload,
+# actions/upload.py): neither read here nor holding a slot while it arrives.
+STREAMED_BODY_SUFFIXES = ("/contacts/import",)
+# Responses that stream for as long as they take (exports): no slot, or a long export would
+# hold one of the process's few; the routes bound how many run at once.
+STREAMED_RESPONSE_SUFFIXES = ("/contacts/export.csv", "/contacts/export", "/errors.csv")
 
 
 def body_too_large(limit: int) -> str:
@@ -58,6 +64,10 @@ class RequestGate:
         if scope["type"] != "http" or scope["path"] in UNGATED_PATHS:
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
+        if scope["method"] == "POST" and path.endswith(STREAMED_BODY_SUFFIXES):
+            await self.app(scope, receive, send)
+            return
         length: bytes | None = None
         chunked = False
         for name, value in scope["headers"]:
@@ -70,7 +80,7 @@ class RequestGate:
             if replay is None:
                 return  # refused, or the client left
             receive = replay
-        if self.limit <= 0:
+        if self.limit <= 0 or path.endswith(STREAMED_RESPONSE_SUFFIXES):
             await self.app(scope, receive, send)
             return
         if self._slots is None:  # created in the serving event loop

@@ -30,6 +30,9 @@ class Limits:
     count_cache_max_bytes: int = 8 * 1024 * 1024
     max_webhooks: int = 50
     webhooks_allow_private: bool = False
+    import_max_mb: int = 200
+    import_upload_idle_seconds: float = 30.0
+    max_active_imports: int = 3
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:

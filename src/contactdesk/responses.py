@@ -31,10 +31,13 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         },
         403: {"model": ErrorBody, "description": "The caller lacks the role or key scope"},
         404: {"model": ErrorBody, "description": "Not found in the caller's account"},
+        408: {"model": ErrorBody, "description": "The request body stalled"},
+        413: {"model": ErrorBody, "description": "The request body is over its limit"},
         422: {
             "model": ValidationErrorBody | ErrorBody,
             "description": "Invalid body fields ({message, attributes}) or parameters ({error})",
         },
+        429: {"model": ErrorBody, "description": "Too many at once: retry later"},
     }
     return {status: described[status] for status in (401, 403, *statuses)}
 

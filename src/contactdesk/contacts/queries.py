@@ -484,3 +484,14 @@ async def contact_states(
     params = {"account_id": account_id, "page_ids": contact_ids}
     rows = await conn.fetch(_BY_IDS[(conn.backend, True)], params)
     return {int(row[0]): _decoded(row[1]) for row in rows}
+
+
+async def contacts_after(
+    conn: ReadConnection, account_id: int, query: ListQuery, filter_: Filter | None = None
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """One page of contacts in the query's order (decoded, as the list renders them) and the
+    cursor of the next page (None at the end): the list without its count, for walking a
+    whole selection page by page (export)."""
+    plan = await _plan(conn, conn.backend, account_id, query, filter_)
+    rows, following = await _page(conn, plan, query)
+    return [_decoded(row[2]) for row in rows], following

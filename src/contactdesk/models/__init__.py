@@ -3,6 +3,7 @@
 from contactdesk.models.account import Account, AccountUser, Role
 from contactdesk.models.api_key import ApiKey
 from contactdesk.models.contact import Contact
+from contactdesk.models.contact_import import ContactImport, ContactImportChunk, ContactImportError
 from contactdesk.models.counter import ContactCounter, LabelCounter
 from contactdesk.models.custom_attribute import CustomAttributeDefinition
 from contactdesk.models.delivery import WebhookDelivery
@@ -19,6 +20,9 @@ __all__ = [
     "ApiKey",
     "Contact",
     "ContactCounter",
+    "ContactImport",
+    "ContactImportChunk",
+    "ContactImportError",
     "ContactInbox",
     "ContactLabel",
     "CustomAttributeDefinition",

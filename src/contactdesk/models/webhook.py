@@ -33,6 +33,8 @@ class Webhook(Base):
     name: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
     # A JSON array of event names (EVENTS)
     subscriptions: Mapped[list[Any]] = mapped_column(JsonObject)
+    # A JSON array of event sources (events.service.SOURCES) whose events it does not receive.
+    exclude_sources: Mapped[list[Any]] = mapped_column(JsonObject, default=list)
     secret: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(16), default=ENABLED)
     # When deliveries to it began failing without a success since (epoch seconds), or NULL.

@@ -1,0 +1,146 @@
+"""Contact export: every contact a list (q, labels, sort) or a filter selects, as CSV, in
+pages of EXPORT_PAGE contacts, in constant memory.
+
+The columns are the import's (contact_csv.py), so an export imports back unchanged: the
+standard ones, then custom_attributes.<key> for each key the account defines or any of its
+contacts holds, sorted. The file starts with a UTF-8 byte order mark (spreadsheets read it
+as UTF-8 then). Pages follow each other by cursor (the list's `after`), each read on a
+connection taken for that page only: a contact created while the export runs may or may not
+be in it, and none is skipped or repeated.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any, cast
+
+import orjson
+import sqlalchemy as sa
+
+from contactdesk.actions.contact_csv import (
+    ADDITIONAL,
+    COLUMNS,
+    CUSTOM_PREFIX,
+    MAX_COLUMNS,
+    custom_cell,
+    escape,
+    join_labels,
+    write_row,
+)
+from contactdesk.contacts.filter_parse import Filter
+from contactdesk.contacts.list_params import ListQuery
+from contactdesk.contacts.queries import contacts_after
+from contactdesk.custom_attributes.validation import contact_definitions
+from contactdesk.db import Database
+from contactdesk.driver import ReadConnection
+from contactdesk.errors import InvalidParameter
+from contactdesk.labels.service import sorted_labels
+from contactdesk.models import Contact, ContactLabel
+from contactdesk.models.tenancy import tenant_select
+
+EXPORT_PAGE = 1000
+CONTACTS = cast(sa.Table, Contact.__table__)
+CONTACT_LABELS = cast(sa.Table, ContactLabel.__table__)
+_MAX_KEYS = MAX_COLUMNS - len(COLUMNS)
+
+
+def _keys_statement(backend: str, account_id: int) -> sa.Select[Any]:
+    if backend == "postgresql":
+        key = sa.func.jsonb_object_keys(CONTACTS.c.custom_attributes).label("key")
+        return tenant_select(account_id, key).distinct().limit(_MAX_KEYS + 1)
+    each = sa.func.json_each(CONTACTS.c.custom_attributes).table_valued("key")
+    return (
+        sa.select(each.c.key)
+        .select_from(CONTACTS)
+        .join(each, sa.true())
+        .where(CONTACTS.c.account_id == account_id)
+        .distinct()
+        .limit(_MAX_KEYS + 1)
+    )
+
+
+async def custom_keys(conn: ReadConnection, account_id: int) -> list[str]:
+    """The custom attribute keys the account defines or any of its contacts holds, sorted;
+    422 beyond what one file's columns hold."""
+    keys = set(await contact_definitions(conn, account_id))
+    keys.update(row[0] for row in await conn.fetch(_keys_statement(conn.backend, account_id), {}))
+    if len(keys) > _MAX_KEYS:
+        raise InvalidParameter(
+            f"The account's contacts hold more than {_MAX_KEYS} custom attribute keys: more "
+            "columns than an export writes"
+        )
+    return sorted(keys)
+
+
+def header(keys: list[str]) -> list[str]:
+    return [*COLUMNS, *(CUSTOM_PREFIX + key for key in keys)]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def contact_cells(contact: dict[str, Any], labels: list[str], keys: list[str]) -> list[str]:
+    """One contact's row (the columns of header(keys)), escaped against formulas."""
+    additional = contact.get("additional_attributes") or {}
+    custom = contact.get("custom_attributes") or {}
+    cells = [
+        _text(contact.get("name")),
+        _text(contact.get("first_name")),
+        _text(contact.get("last_name")),
+        _text(contact.get("email")),
+        _text(contact.get("phone_number")),
+        _text(contact.get("identifier")),
+        *(_text(additional.get(stored)) for stored in ADDITIONAL.values()),
+        join_labels(labels),
+        "true" if contact.get("blocked") else "false",
+        *(custom_cell(custom[key]) if key in custom else "" for key in keys),
+    ]
+    return [escape(cell) for cell in cells]
+
+
+async def _labels(conn: ReadConnection, account_id: int, ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    if not ids:
+        return found
+    rows = await conn.fetch(
+        tenant_select(account_id, CONTACT_LABELS.c.contact_id, CONTACT_LABELS.c.name).where(
+            CONTACT_LABELS.c.contact_id.in_(ids)
+        ),
+        {},
+    )
+    for contact_id, name in rows:
+        found.setdefault(contact_id, []).append(name)
+    return {contact_id: sorted_labels(names) for contact_id, names in found.items()}
+
+
+async def export_csv(
+    db: Database,
+    account_id: int,
+    query: ListQuery,
+    filter_: Filter | None = None,
+    on_page: Callable[[int], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The CSV file, a page of contacts at a time (on_page: told each page's size)."""
+    async with db.reads.connection() as conn:
+        keys = await custom_keys(conn, account_id)
+    yield codecs.BOM_UTF8 + write_row(header(keys)).encode()
+    query = replace(query, page=1, page_size=EXPORT_PAGE, include_contact_inboxes=False, after=None)
+    while True:
+        async with db.reads.connection() as conn:
+            contacts, following = await contacts_after(conn, account_id, query, filter_)
+            labels = await _labels(conn, account_id, [c["id"] for c in contacts])
+        if contacts:
+            text = "".join(
+                write_row(contact_cells(c, labels.get(c["id"], []), keys)) for c in contacts
+            )
+            yield text.encode()
+            if on_page is not None:
+                on_page(len(contacts))
+        if following is None:
+            return
+        query = replace(query, after=following)
