@@ -26,8 +26,8 @@ async def upload(
     return await api.post("/contacts/import", files={field: (filename, data, "text/csv")})
 
 
-async def wait_import(api: Api, import_id: int, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def wait_import(api: Api, import_id: int, seconds: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
     while True:
         response = await api.get(f"/contacts/imports/{import_id}")
         assert response.status_code == 200, response.text

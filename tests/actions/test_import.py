@@ -53,12 +53,14 @@ async def test_import_creates_contacts_with_every_column(api: Api) -> None:
         ],
     ]
     summary = await import_csv(api, csv_text(rows))
-    assert summary["created"] == 1 and summary["failed"] == 0
+    assert summary["created"] == 1
+    assert summary["failed"] == 0
     assert summary["unknown_columns"] == ["E-mail", "Favourite colour"]
     [contact] = await all_contacts(api)
     shown = await show(api, contact["id"])
     assert shown["name"] == "Ada Lovelace"
-    assert shown["first_name"] == "Ada" and shown["last_name"] == "Lovelace"
+    assert shown["first_name"] == "Ada"
+    assert shown["last_name"] == "Lovelace"
     assert shown["email"] is None  # "E-mail" is not a column
     assert shown["phone_number"] == "+14155550100"
     assert shown["identifier"] == "crm-1"
@@ -74,7 +76,10 @@ async def test_import_creates_contacts_with_every_column(api: Api) -> None:
 
 
 async def test_semicolons_crlf_bom_and_quoted_fields(api: Api) -> None:
-    text = '\ufeffname;email;labels\r\n"Doe; Jane";jane@example.com;"a,b"\r\n"Multi\nLine";m@example.com;c\r\n'
+    text = (
+        '\ufeffname;email;labels\r\n"Doe; Jane";jane@example.com;"a,b"\r\n'
+        '"Multi\nLine";m@example.com;c\r\n'
+    )
     summary = await import_csv(api, text.encode("utf-8"))
     assert summary["created"] == 2
     names = sorted(c["name"] for c in await all_contacts(api))
@@ -116,7 +121,8 @@ async def test_duplicates_inside_a_file_update_the_earlier_row(api: Api) -> None
     contacts = await all_contacts(api)
     assert len(contacts) == 2
     dup = next(c for c in contacts if c["email"] == "dup@example.com")
-    assert dup["name"] == "Third" and dup["phone_number"] == "+14155550122"
+    assert dup["name"] == "Third"
+    assert dup["phone_number"] == "+14155550122"
 
 
 async def test_bad_rows_fail_alone_with_their_reason(api: Api) -> None:
@@ -133,7 +139,8 @@ async def test_bad_rows_fail_alone_with_their_reason(api: Api) -> None:
         ["x" * 300, "", "", "", ""],
     ]
     summary = await import_csv(api, csv_text(rows))
-    assert summary["created"] == 1 and summary["failed"] == 6
+    assert summary["created"] == 1
+    assert summary["failed"] == 6
     errors = await error_rows(api, summary["id"])
     assert errors[0] == ["line", "error", "name", "email", "phone_number", "identifier", "blocked"]
     by_line = {int(r[0]): r for r in errors[1:]}
@@ -185,7 +192,8 @@ async def test_typed_custom_attributes_are_checked(api: Api) -> None:
         "free": "00123",
     }
     errors = await error_rows(api, summary["id"])
-    assert "seats" in errors[1][1] and "plan" in errors[2][1]
+    assert "seats" in errors[1][1]
+    assert "plan" in errors[2][1]
 
 
 async def test_the_same_file_again_changes_nothing(api: Api) -> None:
@@ -213,7 +221,8 @@ async def test_import_writes_events_with_source_import(api: Api) -> None:
     events = [e for e in events if e["source"] == "import"]
     assert sorted(e["event"] for e in events) == ["contact_created", "contact_updated"]
     updated = next(e for e in events if e["event"] == "contact_updated")
-    assert updated["id"] == existing["id"] and updated["name"] == "After"
+    assert updated["id"] == existing["id"]
+    assert updated["name"] == "After"
     assert updated["account"] == {"id": api.tenant.account_id, "name": "Acme"}
     assert updated["changed_attributes"] == [
         {"name": {"previous_value": "Before", "current_value": "After"}}
@@ -278,9 +287,11 @@ async def test_files_that_cannot_be_imported_are_refused(
 
 async def test_no_file_or_not_multipart(api: Api) -> None:
     response = await api.post("/contacts/import", json={"import_file": "x"})
-    assert response.status_code == 422 and "multipart" in response.json()["error"]
+    assert response.status_code == 422
+    assert "multipart" in response.json()["error"]
     response = await api.post("/contacts/import", files={"other": ("a.csv", b"name\nA\n")})
-    assert response.status_code == 422 and "No file" in response.json()["error"]
+    assert response.status_code == 422
+    assert "No file" in response.json()["error"]
 
 
 async def test_unknown_import_ids(api: Api) -> None:
@@ -300,4 +311,5 @@ async def test_waiting_for_a_queued_import(api: Api) -> None:
     assert set(body) == {"import_id", "status", "import"}
     done = await wait_import(api, body["import_id"])
     assert done["status"] == "completed"
-    assert done["started_at"] is not None and done["finished_at"] is not None
+    assert done["started_at"] is not None
+    assert done["finished_at"] is not None
