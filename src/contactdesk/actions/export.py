@@ -46,26 +46,37 @@ CONTACT_LABELS = cast(sa.Table, ContactLabel.__table__)
 _MAX_KEYS = MAX_COLUMNS - len(COLUMNS)
 
 
-def _keys_statement(backend: str, account_id: int) -> sa.Select[Any]:
+_ACCOUNT = sa.bindparam("account_id", type_=sa.BigInteger)
+
+
+def _keys_statement(backend: str) -> sa.Select[Any]:
     if backend == "postgresql":
         key = sa.func.jsonb_object_keys(CONTACTS.c.custom_attributes).label("key")
-        return tenant_select(account_id, key).distinct().limit(_MAX_KEYS + 1)
+        return tenant_select(_ACCOUNT, key).distinct().limit(_MAX_KEYS + 1)
     each = sa.func.json_each(CONTACTS.c.custom_attributes).table_valued("key")
     return (
         sa.select(each.c.key)
         .select_from(CONTACTS)
         .join(each, sa.true())
-        .where(CONTACTS.c.account_id == account_id)
+        .where(CONTACTS.c.account_id == _ACCOUNT)
         .distinct()
         .limit(_MAX_KEYS + 1)
     )
+
+
+# Built once: the driver keeps each statement's compiled form for as long as it lives.
+_KEYS = {backend: _keys_statement(backend) for backend in ("postgresql", "sqlite")}
+_LABELS = tenant_select(_ACCOUNT, CONTACT_LABELS.c.contact_id, CONTACT_LABELS.c.name).where(
+    CONTACT_LABELS.c.contact_id.in_(sa.bindparam("contact_ids", expanding=True))
+)
 
 
 async def custom_keys(conn: ReadConnection, account_id: int) -> list[str]:
     """The custom attribute keys the account defines or any of its contacts holds, sorted;
     422 beyond what one file's columns hold."""
     keys = set(await contact_definitions(conn, account_id))
-    keys.update(row[0] for row in await conn.fetch(_keys_statement(conn.backend, account_id), {}))
+    found = await conn.fetch(_KEYS[conn.backend], {"account_id": account_id})
+    keys.update(row[0] for row in found)
     if len(keys) > _MAX_KEYS:
         raise InvalidParameter(
             f"The account's contacts hold more than {_MAX_KEYS} custom attribute keys: more "
@@ -107,12 +118,7 @@ async def _labels(conn: ReadConnection, account_id: int, ids: list[int]) -> dict
     found: dict[int, list[str]] = {}
     if not ids:
         return found
-    rows = await conn.fetch(
-        tenant_select(account_id, CONTACT_LABELS.c.contact_id, CONTACT_LABELS.c.name).where(
-            CONTACT_LABELS.c.contact_id.in_(ids)
-        ),
-        {},
-    )
+    rows = await conn.fetch(_LABELS, {"account_id": account_id, "contact_ids": ids})
     for contact_id, name in rows:
         found.setdefault(contact_id, []).append(name)
     return {contact_id: sorted_labels(names) for contact_id, names in found.items()}
