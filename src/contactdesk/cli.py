@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -24,7 +25,15 @@ from contactdesk.actions.provisioning import (
 from contactdesk.config import get_settings
 from contactdesk.db import Database
 from contactdesk.migrations import runner
-from contactdesk.models import AccessToken, Account, AccountUser, ApiKey, Inbox, User
+from contactdesk.models import (
+    AccessToken,
+    Account,
+    AccountUser,
+    ApiKey,
+    ContactImport,
+    Inbox,
+    User,
+)
 from contactdesk.models.tenancy import keyed_by_parent, tenant_delete, tenant_select
 
 app = typer.Typer(help="contactdesk: the LiveDesk and Chatwoot Contacts API.", no_args_is_help=True)
@@ -38,6 +47,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(inboxes_app, name="inboxes")
 app.add_typer(webhooks_app, name="webhooks")
+contacts_app = typer.Typer(help="Import and export contacts (CSV).", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 
 T = TypeVar("T")
 DEMO_ACCOUNT = "Demo account"
@@ -133,10 +144,12 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run the webhook dispatcher alone (no API): places events, sends deliveries, retries,
-    prunes. Several may run against PostgreSQL; stop with Ctrl-C or SIGTERM."""
+    """Run the background work alone (no API): the webhook dispatcher (places events, sends
+    deliveries, retries, prunes) and contact imports. Several may run against PostgreSQL;
+    stop with Ctrl-C or SIGTERM."""
     import signal
 
+    from contactdesk.actions.imports import running as importing
     from contactdesk.limits import Limits, install
     from contactdesk.webhooks.dispatcher import running
 
@@ -154,8 +167,9 @@ def worker() -> None:
             async with running(db, settings) as dispatcher:
                 if dispatcher is None:
                     raise exit_error("another process dispatches this SQLite database already")
-                typer.echo("dispatcher running", err=True)
-                await stop.wait()
+                async with importing(db, settings):
+                    typer.echo("dispatcher and import runner running", err=True)
+                    await stop.wait()
         finally:
             await db.dispose()
 
@@ -402,6 +416,194 @@ def webhooks_deliveries(
         }
 
     emit(_in_account(work))
+
+
+def _progress(total: int | None, what: str) -> Any:
+    """A progress bar on stderr: done/total, rows a second, time left."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s")
+
+    return Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def _account_exists(session: AsyncSession, account: int) -> Awaitable[Any]:
+    return session.scalar(sa.select(Account.id).where(Account.id == account))
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[str, typer.Argument(help="The CSV file (as POST /contacts/import takes).")],
+    account: Annotated[int, typer.Option(help="Account id.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and write nothing.")
+    ] = False,
+) -> None:
+    """Import contacts from a CSV file, as the API does (the same checks and code), with a
+    progress bar on stderr; prints the import's summary as JSON. --dry-run says what the
+    import would do and writes nothing."""
+    from contactdesk.actions.contact_csv import FileRefused, scan
+    from contactdesk.actions.imports import (
+        FINAL,
+        ImportRunner,
+        Progress,
+        create_import,
+        import_json,
+    )
+    from contactdesk.actions.imports import (
+        dry_run as try_rows,
+    )
+    from contactdesk.errors import AppError
+    from contactdesk.limits import Limits, install
+
+    _ensure_migrated()
+    settings = get_settings()
+    install(Limits.of(settings))
+    try:
+        stream = open(file, "rb")  # noqa: SIM115  (closed below)
+    except OSError as exc:
+        raise exit_error(f"cannot read {file}: {exc.strerror}") from None
+    with stream:
+        try:
+            shape = scan(stream)
+        except FileRefused as refused:
+            raise exit_error(refused.message) from None
+        size = stream.seek(0, 2)
+
+        async def run() -> dict[str, Any]:
+            db = Database(settings)
+            bar = _progress(shape.rows, "dry run" if dry_run else "importing")
+            task = bar.add_task("rows", total=shape.rows)
+
+            def show(progress: Progress) -> None:
+                bar.update(task, completed=progress.rows_done)
+
+            try:
+                async with db.reader() as session:
+                    if await _account_exists(session, account) is None:
+                        raise exit_error(f"no account {account}")
+                with bar:
+                    if dry_run:
+                        async with db.writing() as session:
+                            outcome = await try_rows(
+                                session, account, shape, stream, settings.import_batch_rows, show
+                            )
+                            await session.rollback()
+                        return {
+                            "dry_run": True,
+                            "total_rows": shape.rows,
+                            "created": outcome.created,
+                            "updated": outcome.updated,
+                            "unchanged": outcome.unchanged,
+                            "failed": outcome.failed,
+                            "duplicates_in_file": outcome.duplicates,
+                            "unknown_columns": shape.unknown,
+                            "errors": [
+                                {"line": line, "error": reason}
+                                for line, _, reason in outcome.errors[:1000]
+                            ],
+                        }
+                    async with db.writing() as session:
+                        row = await create_import(
+                            session, account, shape, stream, size, os.path.basename(file)
+                        )
+                        await session.commit()
+                    runner = ImportRunner(db, settings)
+                    runner.on_progress = show
+                    if await runner.claim(row.id) is not None:
+                        row = await runner.run_import(row.id)
+                    else:  # a server's runner took it first: follow it
+                        while row.status not in FINAL:
+                            await asyncio.sleep(0.5)
+                            async with db.reader() as session:
+                                row = await session.get_one(ContactImport, row.id)
+                            bar.update(task, completed=row.rows_done)
+                    return import_json(row)
+            finally:
+                await db.dispose()
+
+        try:
+            emit(asyncio.run(run()))
+        except AppError as exc:
+            raise exit_error(str(exc.body().get("error") or exc)) from None
+
+
+@contacts_app.command("export")
+def contacts_export(
+    account: Annotated[int, typer.Option(help="Account id.")],
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated labels (as GET /contacts).")
+    ] = None,
+    q: Annotated[str | None, typer.Option(help="Search term (as GET /contacts/search).")] = None,
+    sort: Annotated[str | None, typer.Option(help="Sort key (as GET /contacts).")] = None,
+) -> None:
+    """Write the account's contacts (those the options select) as CSV on stdout, as GET
+    /contacts/export.csv does; progress on stderr."""
+    import sys
+
+    from starlette.datastructures import QueryParams
+
+    from contactdesk.actions.export import export_csv
+    from contactdesk.contacts.list_params import parse_list_query
+    from contactdesk.contacts.queries import list_contacts
+    from contactdesk.errors import AppError
+    from contactdesk.limits import Limits, install
+
+    _ensure_migrated()
+    settings = get_settings()
+    install(Limits.of(settings))
+    params = [(k, v) for k, v in (("labels", labels), ("q", q), ("sort", sort)) if v]
+    try:
+        query = parse_list_query(QueryParams(params))
+    except AppError as exc:
+        raise exit_error(str(exc.body().get("error") or exc)) from None
+
+    async def run() -> None:
+        db = Database(settings)
+        try:
+            async with db.writing() as session:
+                if await _account_exists(session, account) is None:
+                    raise exit_error(f"no account {account}")
+            async with db.reads.connection() as conn:
+                counted = await list_contacts(conn, account, query)
+            total = int(counted["meta"]["count"])
+            bar = _progress(total, "exporting")
+            task = bar.add_task("rows", total=total)
+            out = sys.stdout.buffer
+            with bar:
+                async for chunk in export_csv(
+                    db, account, query, on_page=lambda n: bar.advance(task, n)
+                ):
+                    out.write(chunk)
+            out.flush()
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except AppError as exc:
+        raise exit_error(str(exc.body().get("error") or exc)) from None
 
 
 def main() -> None:

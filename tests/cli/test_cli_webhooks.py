@@ -9,7 +9,7 @@ from typing import Any
 from tests.cli.test_cli import Cli, created
 from tests.support import Api, Tenant
 
-KEYS = {"id", "url", "name", "subscriptions", "account_id", "status"}
+KEYS = {"id", "url", "name", "subscriptions", "exclude_sources", "account_id", "status"}
 PUBLIC = "https://93.184.216.34/hooks"
 
 

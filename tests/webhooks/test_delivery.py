@@ -308,3 +308,50 @@ async def test_events_past_their_retention_are_pruned_with_their_deliveries(
     log = (await api.get(f"/webhooks/{webhook['id']}/deliveries")).json()
     assert log["meta"]["count"] == 1
     assert new["name"] == "New"
+
+
+async def test_a_webhook_can_leave_out_the_events_of_imports(
+    api: Api, db: Database, settings: Settings, receiver: Receiver
+) -> None:
+    from tests.actions.imports import csv_text, import_csv
+
+    everything = await subscribe(api, receiver.url + "/all")
+    response = await api.post(
+        "/webhooks",
+        json={
+            "url": receiver.url + "/no-imports",
+            "subscriptions": ALL_EVENTS,
+            "exclude_sources": ["import"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    quiet = response.json()["payload"]["webhook"]
+    assert quiet["exclude_sources"] == ["import"]
+    assert everything["exclude_sources"] == []
+    await import_csv(api, csv_text([["email"], ["i1@example.com"], ["i2@example.com"]]))
+    await api.create_contact(name="By the API")
+    async with running(db, dispatcher_settings(settings)):
+        got = await receiver.until(4)
+        await asyncio.sleep(0.3)  # nothing more arrives
+    by_path: dict[str, list[str]] = {}
+    for item in receiver.received:
+        by_path.setdefault(item.path, []).append(item.json()["source"])
+    assert sorted(by_path["/hook/all"]) == ["api", "import", "import"]
+    assert by_path["/hook/no-imports"] == ["api"]
+    assert len(got) == 4
+
+
+async def test_exclude_sources_is_checked(api: Api, receiver: Receiver) -> None:
+    for bad in ("import", ["nope"], [1], ["import"] * 100):
+        response = await api.post(
+            "/webhooks",
+            json={"url": receiver.url, "subscriptions": ALL_EVENTS, "exclude_sources": bad},
+        )
+        assert response.status_code == 422, (bad, response.text)
+        assert "exclude_sources" in response.text
+    webhook = await subscribe(api, receiver.url)
+    response = await api.patch(f"/webhooks/{webhook['id']}", json={"exclude_sources": ["bulk"]})
+    assert response.status_code == 200
+    assert response.json()["payload"]["webhook"]["exclude_sources"] == ["bulk"]
+    response = await api.patch(f"/webhooks/{webhook['id']}", json={"exclude_sources": None})
+    assert response.json()["payload"]["webhook"]["exclude_sources"] == []

@@ -18,7 +18,7 @@ PATH = "/webhooks"
 # A public address literal: no name to resolve (the tests have no DNS).
 PUBLIC = "https://93.184.216.34/hooks/contacts"
 FORBIDDEN = {"error": "You are not authorized to do this action"}
-KEYS = {"id", "url", "name", "subscriptions", "account_id", "status"}
+KEYS = {"id", "url", "name", "subscriptions", "exclude_sources", "account_id", "status"}
 
 
 async def create(api: Api, **body: Any) -> httpx.Response:

@@ -54,6 +54,7 @@ from contactdesk.models.tenancy import tenant_delete, tenant_select, tenant_upda
 from contactdesk.values import parse_id
 
 log = logging.getLogger("contactdesk.imports")
+FINAL = (COMPLETED, FAILED, CANCELLED)
 
 IMPORTS = cast(sa.Table, ContactImport.__table__)
 CHUNKS = cast(sa.Table, ContactImportChunk.__table__)
@@ -279,14 +280,17 @@ class ImportRunner:
             IMPORTS.c.status.in_(ACTIVE),
             sa.or_(IMPORTS.c.lease_until.is_(None), IMPORTS.c.lease_until < now),
         )
-        async with self.db.writing() as session:
-            if import_id is None:
+        if import_id is None:
+            # Looked for outside the write lock (SQLite's is the whole database's): most
+            # looks find nothing.
+            async with self.db.reader() as session:
                 import_id = await session.scalar(
                     # Across accounts: runners serve every account, oldest import first.
                     sa.select(IMPORTS.c.id).where(claimable).order_by(IMPORTS.c.id).limit(1)
                 )
-                if import_id is None:
-                    return None
+            if import_id is None:
+                return None
+        async with self.db.writing() as session:
             claimed = await session.execute(
                 sa.update(IMPORTS)
                 .where(IMPORTS.c.id == import_id, claimable)
@@ -450,6 +454,7 @@ async def dry_run(
     rolls back: every row checked and matched as the import would, nothing kept."""
     outcome = Outcome()
     seen: set[int] = set()
+    stream.seek(0)
     pending = data_rows(stream, shape, 0)
     done = 0
     definitions = await definitions_of(session, account_id)

@@ -61,7 +61,8 @@ _PLACE = {
     for subscribed in (False, True)
 }
 # The deliveries of newly placed events: one per webhook of the event's account subscribed
-# to it (a disabled webhook too: enabling it resumes its backlog).
+# to it and not excluding its source (a disabled webhook too: enabling it resumes its
+# backlog).
 _FAN_OUT = {
     "postgresql": sa.text(
         "INSERT INTO webhook_deliveries (account_id, webhook_id, event_id, contact_id, event,"
@@ -69,7 +70,8 @@ _FAN_OUT = {
         " SELECT e.account_id, w.id, e.id, e.contact_id, e.event, 'pending', 0, :now_ms, :now,"
         " :now FROM events e JOIN webhooks w ON w.account_id = e.account_id"
         " WHERE e.id = ANY(CAST(:ids AS bigint[]))"
-        " AND w.subscriptions @> jsonb_build_array(e.event) ORDER BY e.id"
+        " AND w.subscriptions @> jsonb_build_array(e.event)"
+        " AND NOT w.exclude_sources @> jsonb_build_array(e.source) ORDER BY e.id"
     ),
     "sqlite": sa.text(
         "INSERT INTO webhook_deliveries (account_id, webhook_id, event_id, contact_id, event,"
@@ -78,7 +80,8 @@ _FAN_OUT = {
         " :now FROM events e JOIN webhooks w ON w.account_id = e.account_id"
         " WHERE e.id IN (SELECT value FROM json_each(:ids))"
         " AND EXISTS (SELECT 1 FROM json_each(w.subscriptions) s WHERE s.value = e.event)"
-        " ORDER BY e.id"
+        " AND NOT EXISTS (SELECT 1 FROM json_each(w.exclude_sources) x"
+        " WHERE x.value = e.source) ORDER BY e.id"
     ),
 }
 _READ = sa.text(

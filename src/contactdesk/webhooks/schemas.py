@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 EventName = Literal["contact_created", "contact_updated", "contact_deleted", "contact_merged"]
+SourceName = Literal["api", "merge", "bulk", "import"]
+_EXCLUDE = (
+    'Event sources this endpoint does not receive (e.g. ["import"]: no event for the '
+    "contacts an import writes)"
+)
 
 
 class WebhookOut(BaseModel):
@@ -14,6 +19,7 @@ class WebhookOut(BaseModel):
     url: str
     name: str | None
     subscriptions: list[EventName]
+    exclude_sources: list[SourceName] = Field(description=_EXCLUDE)
     account_id: int
     status: Literal["enabled", "disabled"]
 
@@ -58,6 +64,7 @@ class WebhookCreateBody(BaseModel):
         examples=["https://crm.example.com/hooks/contacts"],
     )
     subscriptions: list[EventName] = Field(min_length=1)
+    exclude_sources: list[SourceName] | None = Field(None, description=_EXCLUDE)
     name: str | None = Field(None, max_length=255)
 
 
@@ -66,6 +73,7 @@ class WebhookUpdateBody(BaseModel):
 
     url: str | None = Field(None, max_length=2048)
     subscriptions: list[EventName] | None = Field(None, min_length=1)
+    exclude_sources: list[SourceName] | None = Field(None, description=_EXCLUDE)
     name: str | None = Field(None, max_length=255)
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.errors import NotFound, ValidationFailed
+from contactdesk.events.service import SOURCES
 from contactdesk.limits import limits
 from contactdesk.models import Account, Webhook
 from contactdesk.models._time import now_epoch
@@ -34,6 +35,7 @@ def webhook_json(webhook: Webhook, *, secret: bool = False) -> dict[str, Any]:
         "url": webhook.url,
         "name": webhook.name,
         "subscriptions": list(webhook.subscriptions),
+        "exclude_sources": list(webhook.exclude_sources or []),
         "account_id": webhook.account_id,
         "status": webhook.status,
     }
@@ -64,6 +66,31 @@ def _subscriptions(value: Any, problems: Problems) -> list[str] | None:
     return [event for event in EVENTS if event in value]
 
 
+def _sources(value: Any, problems: Problems) -> list[str] | None:
+    if value is None:
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) > 16 * len(SOURCES)
+        or not all(isinstance(v, str) for v in value)
+    ):
+        problems.append(
+            ("exclude_sources", "exclude_sources must be a list of: " + ", ".join(SOURCES))
+        )
+        return None
+    unknown = sorted({v for v in value if v not in SOURCES})
+    if unknown:
+        shown = ", ".join(name[:64] for name in unknown[:5])
+        problems.append(
+            (
+                "exclude_sources",
+                f"exclude_sources has unknown sources ({shown}); known: " + ", ".join(SOURCES),
+            )
+        )
+        return None
+    return [source for source in SOURCES if source in value]
+
+
 def parse_webhook(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     """The fields sent, checked (422 naming each problem); url and subscriptions are required
     to create. Unknown keys are ignored."""
@@ -83,6 +110,10 @@ def parse_webhook(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         subscriptions = _subscriptions(body.get("subscriptions"), problems)
         if subscriptions is not None:
             values["subscriptions"] = subscriptions
+    if "exclude_sources" in body:
+        sources = _sources(body["exclude_sources"], problems)
+        if sources is not None:
+            values["exclude_sources"] = sources
     if "name" in body:
         name = body["name"]
         if name is not None and not isinstance(name, str):
@@ -149,6 +180,7 @@ async def create_webhook(session: AsyncSession, account_id: int, body: dict[str,
         url=values["url"],
         name=values.get("name"),
         subscriptions=values["subscriptions"],
+        exclude_sources=values.get("exclude_sources", []),
         secret=new_secret(),
         status=ENABLED,
         created_at=now,
