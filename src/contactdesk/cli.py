@@ -30,7 +30,6 @@ from contactdesk.models import (
     Account,
     AccountUser,
     ApiKey,
-    ContactImport,
     Inbox,
     User,
 )
@@ -469,6 +468,7 @@ def contacts_import(
         ImportRunner,
         Progress,
         create_import,
+        get_import,
         import_json,
     )
     from contactdesk.actions.imports import (
@@ -531,13 +531,14 @@ def contacts_import(
                         await session.commit()
                     runner = ImportRunner(db, settings)
                     runner.on_progress = show
-                    if await runner.claim(row.id) is not None:
-                        row = await runner.run_import(row.id)
+                    held = await runner.claim((account, row.id))
+                    if held is not None:
+                        row = await runner.run_import(held)
                     else:  # a server's runner took it first: follow it
                         while row.status not in FINAL:
                             await asyncio.sleep(0.5)
                             async with db.reader() as session:
-                                row = await session.get_one(ContactImport, row.id)
+                                row = await get_import(session, account, row.id)
                             bar.update(task, completed=row.rows_done)
                     return import_json(row)
             finally:

@@ -21,6 +21,9 @@ from tests.architecture.imports import SRC, source_files
 STATEMENTS = {"select", "update", "delete", "exists"}
 PARENT_MARKER = "keyed_by_parent"
 CREDENTIAL_MARKER = "across_accounts"
+RUNNER_MARKER = "any_account"
+# Where a background runner looks for its next piece of work in every account.
+RUNNER_MODULES = ("contactdesk/actions/imports.py",)
 # Where a statement may cross accounts (a key or token names the account it belongs to).
 CREDENTIAL_MODULES = ("contactdesk/auth/",)
 # The helper itself, and migrations (DDL and data moves over whole tables).
@@ -83,6 +86,7 @@ def lint(source: str, relative: str, models: set[str]) -> list[str]:
             ):
                 tenant |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     credential_module = relative.startswith(CREDENTIAL_MODULES)
+    runner_module = relative.startswith(RUNNER_MODULES)
     problems = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -109,7 +113,11 @@ def lint(source: str, relative: str, models: set[str]) -> list[str]:
         ancestor = parents.get(chain)
         while ancestor is not None:
             name = _called(ancestor)
-            if name == PARENT_MARKER or (name == CREDENTIAL_MARKER and credential_module):
+            if (
+                name == PARENT_MARKER
+                or (name == CREDENTIAL_MARKER and credential_module)
+                or (name == RUNNER_MARKER and runner_module)
+            ):
                 marked = True
                 break
             ancestor = parents.get(ancestor)

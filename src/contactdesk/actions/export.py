@@ -55,10 +55,8 @@ def _keys_statement(backend: str) -> sa.Select[Any]:
         return tenant_select(_ACCOUNT, key).distinct().limit(_MAX_KEYS + 1)
     each = sa.func.json_each(CONTACTS.c.custom_attributes).table_valued("key")
     return (
-        sa.select(each.c.key)
-        .select_from(CONTACTS)
+        tenant_select(_ACCOUNT, each.c.key, select_from=CONTACTS)
         .join(each, sa.true())
-        .where(CONTACTS.c.account_id == _ACCOUNT)
         .distinct()
         .limit(_MAX_KEYS + 1)
     )

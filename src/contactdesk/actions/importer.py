@@ -48,7 +48,7 @@ from contactdesk.errors import ValidationFailed
 from contactdesk.events import service as events
 from contactdesk.labels.service import ensure_label_ids, parse_labels_body, sorted_labels
 from contactdesk.models import Account, Contact, ContactImportError, ContactLabel
-from contactdesk.models.tenancy import tenant_select
+from contactdesk.models.tenancy import tenant_select, tenant_update
 
 CONTACTS = cast(sa.Table, Contact.__table__)
 CONTACT_LABELS = cast(sa.Table, ContactLabel.__table__)
@@ -89,6 +89,7 @@ class Outcome:
     failed: int = 0
     duplicates: int = 0
     errors: list[tuple[int, list[str], str]] = field(default_factory=list)
+    named: set[int] = field(default_factory=set)  # the contacts the rows named (ids)
 
     def add(self, other: Outcome) -> None:
         self.created += other.created
@@ -97,6 +98,7 @@ class Outcome:
         self.failed += other.failed
         self.duplicates += other.duplicates
         self.errors += other.errors
+        self.named |= other.named
 
 
 def _reason(problems: list[tuple[str, str]]) -> str:
@@ -213,9 +215,16 @@ class _Contact:
 class Batch:
     """The rows of one batch, matched and applied (apply())."""
 
-    def __init__(self, session: AsyncSession, account_id: int, seen: set[int]) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        account_id: int,
+        seen: set[int],
+        also: set[int] | None = None,
+    ) -> None:
         self.session = session
         self.account_id = account_id
+        self.also = also or set()
         # Contacts earlier batches of the import wrote (ids), to count the rows that name one
         # again (duplicates inside the file); written() gives this batch's.
         self.seen = seen
@@ -321,7 +330,7 @@ class Batch:
                         index[(key, after[key])] = contact.id
             contact.after = after
             contact.labels.update(new_labels)
-            if contact.id in self.seen or contact.id in visited:
+            if contact.id in self.seen or contact.id in self.also or contact.id in visited:
                 outcome.duplicates += 1
             if was_new:
                 counted.append((row, "created"))
@@ -354,8 +363,7 @@ class Batch:
         rows: dict[int, Any] = {}
         if old:
             update = (
-                sa.update(CONTACTS)
-                .where(CONTACTS.c.account_id == sa.bindparam("b_account_id"))
+                tenant_update(CONTACTS, sa.bindparam("b_account_id", type_=sa.BigInteger))
                 .where(CONTACTS.c.id == sa.bindparam("b_id"))
                 .values(
                     {
@@ -468,12 +476,14 @@ async def apply_batch(
     session: AsyncSession, account_id: int, rows: list[Row], seen: set[int]
 ) -> Outcome:
     """Apply the rows in the session's transaction: all together, or, when the database
-    refuses that (a unique value taken meanwhile), one by one, each in a savepoint."""
+    refuses that (a unique value taken meanwhile), one by one, each in a savepoint. seen:
+    the contacts earlier batches named (read only); the outcome's `named` adds this batch's,
+    for the caller to keep once the transaction commits."""
     try:
         async with session.begin_nested():
             batch = Batch(session, account_id, seen)
             outcome = await batch.apply(rows)
-        seen.update(c.id for c in batch.named)
+        outcome.named = {c.id for c in batch.named}
         return outcome
     except IntegrityError:
         pass
@@ -481,9 +491,9 @@ async def apply_batch(
     for row in rows:
         try:
             async with session.begin_nested():
-                batch = Batch(session, account_id, seen)
+                batch = Batch(session, account_id, seen, outcome.named)
                 outcome.add(await batch.apply([row]))
-            seen.update(c.id for c in batch.named)
+            outcome.named.update(c.id for c in batch.named)
         except IntegrityError:
             outcome.failed += 1
             outcome.errors.append(

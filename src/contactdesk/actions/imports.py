@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactdesk.actions.contact_csv import FileShape, data_rows, write_row
@@ -50,7 +51,7 @@ from contactdesk.models.contact_import import (
     QUEUED,
     RUNNING,
 )
-from contactdesk.models.tenancy import tenant_delete, tenant_select, tenant_update
+from contactdesk.models.tenancy import any_account, tenant_delete, tenant_select, tenant_update
 from contactdesk.values import parse_id
 
 log = logging.getLogger("contactdesk.imports")
@@ -61,6 +62,7 @@ CHUNKS = cast(sa.Table, ContactImportChunk.__table__)
 ERRORS = cast(sa.Table, ContactImportError.__table__)
 CONTACTS = cast(sa.Table, Contact.__table__)
 CHUNK_BYTES = 1024 * 1024
+RETRIES = 5
 
 
 class TooManyImports(AppError):
@@ -260,9 +262,9 @@ class ImportRunner:
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                import_id = await self.claim()
-                if import_id is not None:
-                    await self.run_import(import_id)
+                held = await self.claim()
+                if held is not None:
+                    await self.run_import(held)
                     continue
             except Exception:
                 log.exception("import runner")
@@ -272,27 +274,36 @@ class ImportRunner:
             for waiting in waits:
                 waiting.cancel()
 
-    async def claim(self, import_id: int | None = None) -> int | None:
-        """The id of an import this runner now holds (the oldest claimable, or import_id),
-        or None."""
+    async def claim(self, wanted: tuple[int, int] | None = None) -> tuple[int, int] | None:
+        """(account id, import id) of an import this runner now holds: the oldest claimable
+        one of any account, or `wanted`; None when there is none (or another took it)."""
         now = _ms()
         claimable = sa.and_(
             IMPORTS.c.status.in_(ACTIVE),
             sa.or_(IMPORTS.c.lease_until.is_(None), IMPORTS.c.lease_until < now),
         )
-        if import_id is None:
+        if wanted is None:
             # Looked for outside the write lock (SQLite's is the whole database's): most
             # looks find nothing.
             async with self.db.reader() as session:
-                import_id = await session.scalar(
-                    # Across accounts: runners serve every account, oldest import first.
-                    sa.select(IMPORTS.c.id).where(claimable).order_by(IMPORTS.c.id).limit(1)
-                )
-            if import_id is None:
+                found = (
+                    await session.execute(
+                        # Runners serve every account, oldest import first.
+                        any_account(
+                            sa.select(IMPORTS.c.account_id, IMPORTS.c.id)
+                            .where(claimable)
+                            .order_by(IMPORTS.c.id)
+                            .limit(1)
+                        )
+                    )
+                ).first()
+            if found is None:
                 return None
+            wanted = (found[0], found[1])
+        account_id, import_id = wanted
         async with self.db.writing() as session:
             claimed = await session.execute(
-                sa.update(IMPORTS)
+                tenant_update(IMPORTS, account_id)
                 .where(IMPORTS.c.id == import_id, claimable)
                 .values(
                     status=RUNNING,
@@ -302,14 +313,16 @@ class ImportRunner:
                 )
                 .returning(IMPORTS.c.id)
             )
-            held: int | None = claimed.scalar()
+            held = claimed.scalar()
             await session.commit()
-        return held
+        return None if held is None else wanted
 
-    async def _row(self, import_id: int) -> Any:
+    async def _row(self, account_id: int, import_id: int) -> Any:
         async with self.db.reader() as session:
             return (
-                await session.execute(sa.select(IMPORTS).where(IMPORTS.c.id == import_id))
+                await session.execute(
+                    tenant_select(account_id, IMPORTS).where(IMPORTS.c.id == import_id)
+                )
             ).one()
 
     async def _file(self, row: Any) -> IO[bytes]:
@@ -343,10 +356,11 @@ class ImportRunner:
             )
             return {r[0] for r in found.all()}
 
-    async def run_import(self, import_id: int) -> Any:
-        """Run an import this runner holds to its end (or until it is cancelled or taken
-        over); the import's row afterwards."""
-        row = await self._row(import_id)
+    async def run_import(self, held: tuple[int, int]) -> Any:
+        """Run an import this runner holds (claim()) to its end, or until it is cancelled or
+        taken over; the import's row afterwards."""
+        account_id, import_id = held
+        row = await self._row(account_id, import_id)
         try:
             with contextlib.closing(await self._file(row)) as stream:
                 await self._apply(row, stream)
@@ -356,7 +370,7 @@ class ImportRunner:
         except Exception as error:
             log.exception("import %s failed", import_id)
             await self._finish(row, FAILED, f"The import stopped: {type(error).__name__}")
-        return await self._row(import_id)
+        return await self._row(account_id, import_id)
 
     async def _apply(self, row: Any, stream: IO[bytes]) -> None:
         account_id = row.account_id
@@ -365,18 +379,29 @@ class ImportRunner:
         rows_done = row.rows_done
         pending: Iterator[tuple[int, list[str]]] = data_rows(stream, shape, rows_done)
         while True:
-            started = time.monotonic()
             records = await asyncio.to_thread(_take, pending, self.batch_rows)
             if not records:
                 return
-            async with self.db.writing() as session:
-                definitions = await definitions_of(session, account_id)
-                parsed = await asyncio.to_thread(parse_rows, records, shape.columns, definitions)
-                outcome = await apply_batch(session, account_id, parsed, seen)
-                await record_errors(session, account_id, row.id, outcome)
-                rows_done += len(records)
-                await self._report(session, row, outcome, len(records), started)
-                await session.commit()
+            for attempt in range(1, RETRIES + 1):
+                started = time.monotonic()
+                try:
+                    async with self.db.writing() as session:
+                        definitions = await definitions_of(session, account_id)
+                        parsed = await asyncio.to_thread(
+                            parse_rows, records, shape.columns, definitions
+                        )
+                        outcome = await apply_batch(session, account_id, parsed, seen)
+                        await record_errors(session, account_id, row.id, outcome)
+                        await self._report(session, row, outcome, len(records), started)
+                        await session.commit()
+                    break
+                except DBAPIError as error:
+                    if attempt == RETRIES or not _transient(error):
+                        raise
+                    log.warning("import %s: batch retried after %s", row.id, error.orig)
+                    await asyncio.sleep(0.1 * attempt)
+            seen |= outcome.named
+            rows_done += len(records)
             if self.on_progress is not None:
                 self.on_progress(Progress(rows_done, shape.rows))
 
@@ -433,6 +458,13 @@ class ImportRunner:
             await session.commit()
 
 
+def _transient(error: DBAPIError) -> bool:
+    """A deadlock or serialization failure (PostgreSQL), or a busy database (SQLite): the
+    batch, rolled back whole, can run again."""
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code in ("40P01", "40001") or "database is locked" in str(error.orig)
+
+
 def _take(pending: Iterator[tuple[int, list[str]]], count: int) -> list[tuple[int, list[str]]]:
     taken = []
     for record in pending:
@@ -463,7 +495,9 @@ async def dry_run(
         if not records:
             return outcome
         parsed = parse_rows(records, shape.columns, definitions)
-        outcome.add(await apply_batch(session, account_id, parsed, seen))
+        done_batch = await apply_batch(session, account_id, parsed, seen)
+        seen |= done_batch.named
+        outcome.add(done_batch)
         done += len(records)
         if on_progress is not None:
             on_progress(Progress(done, shape.rows))
