@@ -150,7 +150,11 @@ class Settings(BaseSettings):
         "queued imports in turn); `contactdesk worker` runs them too.",
     )
     import_batch_rows: int = Field(
-        500, description="Rows an import applies and commits at a time.", ge=1, le=5000
+        1000,
+        description="Rows an import applies and commits at a time (a batch holds the "
+        "account's counter rows, and on SQLite the write lock, while it is written).",
+        ge=1,
+        le=5000,
     )
     import_lease_seconds: float = Field(
         60.0,

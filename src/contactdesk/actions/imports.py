@@ -373,37 +373,51 @@ class ImportRunner:
         return await self._row(account_id, import_id)
 
     async def _apply(self, row: Any, stream: IO[bytes]) -> None:
+        """Apply the rows after the ones done, a batch at a time. The next batch is read and
+        parsed (in a thread) while this one is written: its custom attributes are checked
+        against the definitions as read for the batch before."""
         account_id = row.account_id
         shape = _shape(row)
         seen = await self._seen(row)
         rows_done = row.rows_done
         pending: Iterator[tuple[int, list[str]]] = data_rows(stream, shape, rows_done)
-        while True:
-            records = await asyncio.to_thread(_take, pending, self.batch_rows)
-            if not records:
-                return
-            for attempt in range(1, RETRIES + 1):
-                started = time.monotonic()
-                try:
-                    async with self.db.writing() as session:
-                        definitions = await definitions_of(session, account_id)
-                        parsed = await asyncio.to_thread(
-                            parse_rows, records, shape.columns, definitions
-                        )
-                        outcome = await apply_batch(session, account_id, parsed, seen)
-                        await record_errors(session, account_id, row.id, outcome)
-                        await self._report(session, row, outcome, len(records), started)
-                        await session.commit()
-                    break
-                except DBAPIError as error:
-                    if attempt == RETRIES or not _transient(error):
-                        raise
-                    log.warning("import %s: batch retried after %s", row.id, error.orig)
-                    await asyncio.sleep(0.1 * attempt)
-            seen |= outcome.named
-            rows_done += len(records)
-            if self.on_progress is not None:
-                self.on_progress(Progress(rows_done, shape.rows))
+        async with self.db.reader() as session:
+            definitions = await definitions_of(session, account_id)
+
+        def prepare(known: dict[str, Any]) -> tuple[int, list[Row]]:
+            records = _take(pending, self.batch_rows)
+            return len(records), parse_rows(records, shape.columns, known)
+
+        following = asyncio.ensure_future(asyncio.to_thread(prepare, definitions))
+        try:
+            while True:
+                count, parsed = await following
+                if not count:
+                    return
+                following = asyncio.ensure_future(asyncio.to_thread(prepare, definitions))
+                for attempt in range(1, RETRIES + 1):
+                    started = time.monotonic()
+                    try:
+                        async with self.db.writing() as session:
+                            outcome = await apply_batch(session, account_id, parsed, seen)
+                            await record_errors(session, account_id, row.id, outcome)
+                            await self._report(session, row, outcome, count, started)
+                            definitions = await definitions_of(session, account_id)
+                            await session.commit()
+                        break
+                    except DBAPIError as error:
+                        if attempt == RETRIES or not _transient(error):
+                            raise
+                        log.warning("import %s: batch retried after %s", row.id, error.orig)
+                        await asyncio.sleep(0.1 * attempt)
+                seen |= outcome.named
+                rows_done += count
+                if self.on_progress is not None:
+                    self.on_progress(Progress(rows_done, shape.rows))
+        finally:
+            following.cancel()
+            with contextlib.suppress(BaseException):
+                await following
 
     async def _report(
         self, session: AsyncSession, row: Any, outcome: Outcome, rows: int, started: float
