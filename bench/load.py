@@ -101,7 +101,7 @@ async def _provision(url: str) -> tuple[int, int, str, str, list[int]]:
                     )
                 ).scalar_one()
             key = await create_api_key(
-                session, account_id, ["contacts:read", "contacts:write", "contacts:delete"]
+                session, account_id, ["contacts:read", "contacts:write", "contacts:delete", "admin"]
             )
             others: list[int] = []
             if existing is None:

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactdesk.actions.contact_csv import (
     ADDITIONAL,
@@ -64,9 +65,22 @@ def _keys_statement(backend: str) -> sa.Select[Any]:
 
 # Built once: the driver keeps each statement's compiled form for as long as it lives.
 _KEYS = {backend: _keys_statement(backend) for backend in ("postgresql", "sqlite")}
-_LABELS = tenant_select(_ACCOUNT, CONTACT_LABELS.c.contact_id, CONTACT_LABELS.c.name).where(
-    CONTACT_LABELS.c.contact_id.in_(sa.bindparam("contact_ids", expanding=True))
+# A page's labels. On PostgreSQL the ids come as one array, joined to the primary key: with
+# a list of 1,000 parameters the plan read every label row of the account instead (1.4 s a
+# page on a million contacts, against 5 ms).
+_PAGE_IDS = (
+    sa.func.unnest(sa.bindparam("contact_ids", type_=ARRAY(sa.BigInteger)))
+    .table_valued("id")
+    .render_derived(name="page_ids")
 )
+_LABELS = {
+    "postgresql": tenant_select(
+        _ACCOUNT, CONTACT_LABELS.c.contact_id, CONTACT_LABELS.c.name
+    ).select_from(_PAGE_IDS.join(CONTACT_LABELS, CONTACT_LABELS.c.contact_id == _PAGE_IDS.c.id)),
+    "sqlite": tenant_select(_ACCOUNT, CONTACT_LABELS.c.contact_id, CONTACT_LABELS.c.name).where(
+        CONTACT_LABELS.c.contact_id.in_(sa.bindparam("contact_ids", expanding=True))
+    ),
+}
 
 
 async def custom_keys(conn: ReadConnection, account_id: int) -> list[str]:
@@ -116,7 +130,7 @@ async def _labels(conn: ReadConnection, account_id: int, ids: list[int]) -> dict
     found: dict[int, list[str]] = {}
     if not ids:
         return found
-    rows = await conn.fetch(_LABELS, {"account_id": account_id, "contact_ids": ids})
+    rows = await conn.fetch(_LABELS[conn.backend], {"account_id": account_id, "contact_ids": ids})
     for contact_id, name in rows:
         found.setdefault(contact_id, []).append(name)
     return {contact_id: sorted_labels(names) for contact_id, names in found.items()}
