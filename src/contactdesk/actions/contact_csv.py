@@ -24,7 +24,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -202,11 +203,18 @@ def unescape(cell: str) -> str:
     return cell
 
 
+RISKY_FIRST = frozenset(_FORMULA) | {"'"}
+
+
 def escape(text: str) -> str:
     """A cell that no spreadsheet runs as a formula, and that unescape() reads back."""
-    if text and (
-        text[0] in _FORMULA
-        or (text[0] == "'" and len(text) > 1 and (text[1] in _FORMULA or text[1] == "'"))
+    if (
+        text
+        and text[0] in RISKY_FIRST
+        and (
+            text[0] in _FORMULA
+            or (text[0] == "'" and len(text) > 1 and (text[1] in _FORMULA or text[1] == "'"))
+        )
     ):
         return "'" + text
     return text
@@ -231,10 +239,22 @@ def custom_value(cell: str, kind: str | None) -> Any:
     return cell
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_JSON_WORDS = frozenset({"true", "false", "null"})
+
+
+def _reads_as_other(text: str) -> bool:
+    """Whether custom_value() would read the text as something else than itself."""
+    first = text[0]
+    if first in "[{":
+        return bool(custom_value(text, None) != text)
+    return first == '"' or text in _JSON_WORDS or _JSON_NUMBER.fullmatch(text) is not None
+
+
 def custom_cell(value: Any) -> str:
     """The cell of a custom attribute's value (custom_value() reads it back)."""
     if isinstance(value, str):
-        if value and custom_value(value, None) != value:
+        if value and _reads_as_other(value):
             return orjson.dumps(value).decode()
         return value
     return orjson.dumps(value).decode()
@@ -253,6 +273,11 @@ def join_labels(labels: list[str]) -> str:
 
 def write_row(cells: list[str], delimiter: str = ",") -> str:
     """One CSV record (CRLF-terminated, as RFC 4180 has it)."""
+    return write_rows([cells], delimiter)
+
+
+def write_rows(rows: Iterable[list[str]], delimiter: str = ",") -> str:
+    """CSV records, one writer for all of them."""
     out = io.StringIO()
-    csv.writer(out, delimiter=delimiter).writerow(cells)
+    csv.writer(out, delimiter=delimiter).writerows(rows)
     return out.getvalue()

@@ -11,7 +11,9 @@ be in it, and none is skipped or repeated.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, cast
@@ -25,10 +27,12 @@ from contactdesk.actions.contact_csv import (
     COLUMNS,
     CUSTOM_PREFIX,
     MAX_COLUMNS,
+    RISKY_FIRST,
     custom_cell,
     escape,
     join_labels,
     write_row,
+    write_rows,
 )
 from contactdesk.contacts.filter_parse import Filter
 from contactdesk.contacts.list_params import ListQuery
@@ -123,7 +127,7 @@ def contact_cells(contact: dict[str, Any], labels: list[str], keys: list[str]) -
         "true" if contact.get("blocked") else "false",
         *(custom_cell(custom[key]) if key in custom else "" for key in keys),
     ]
-    return [escape(cell) for cell in cells]
+    return [escape(cell) if cell and cell[0] in RISKY_FIRST else cell for cell in cells]
 
 
 async def _labels(conn: ReadConnection, account_id: int, ids: list[int]) -> dict[int, list[str]]:
@@ -143,22 +147,37 @@ async def export_csv(
     filter_: Filter | None = None,
     on_page: Callable[[int], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The CSV file, a page of contacts at a time (on_page: told each page's size)."""
+    """The CSV file, a page of contacts at a time (on_page: told each page's size). The
+    next page is read while this one is written out."""
     async with db.reads.connection() as conn:
         keys = await custom_keys(conn, account_id)
     yield codecs.BOM_UTF8 + write_row(header(keys)).encode()
     query = replace(query, page=1, page_size=EXPORT_PAGE, include_contact_inboxes=False, after=None)
-    while True:
+
+    async def fetch(query: ListQuery) -> tuple[list[dict[str, Any]], Any, dict[int, list[str]]]:
         async with db.reads.connection() as conn:
             contacts, following = await contacts_after(conn, account_id, query, filter_)
             labels = await _labels(conn, account_id, [c["id"] for c in contacts])
-        if contacts:
-            text = "".join(
-                write_row(contact_cells(c, labels.get(c["id"], []), keys)) for c in contacts
-            )
-            yield text.encode()
-            if on_page is not None:
-                on_page(len(contacts))
-        if following is None:
-            return
-        query = replace(query, after=following)
+        return contacts, following, labels
+
+    pending: asyncio.Future[Any] | None = None
+    try:
+        contacts, following, labels = await fetch(query)
+        while True:
+            if following is not None:
+                pending = asyncio.ensure_future(fetch(replace(query, after=following)))
+                await asyncio.sleep(0)  # it sends its query before this page is formatted
+            if contacts:
+                text = write_rows(contact_cells(c, labels.get(c["id"], []), keys) for c in contacts)
+                yield text.encode()
+                if on_page is not None:
+                    on_page(len(contacts))
+            if pending is None:
+                return
+            contacts, following, labels = await pending
+            pending = None
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactdesk.actions.contact_csv import FileShape, data_rows, write_row
+from contactdesk.actions.contact_csv import FileShape, data_rows, write_row, write_rows
 from contactdesk.actions.importer import (
     Outcome,
     Row,
@@ -215,9 +215,7 @@ async def error_rows(
         ).all()
         if not found:
             return
-        yield "".join(
-            write_row([str(line), reason, *cells], delimiter) for line, cells, reason in found
-        )
+        yield write_rows(([str(line), reason, *cells] for line, cells, reason in found), delimiter)
         after = found[-1].line
 
 
