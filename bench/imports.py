@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -90,7 +91,9 @@ def write_file(path: Path, rows: int, existing: list[str], seed: int = 7) -> dic
                 made["updates"] += 1
             elif draw < 0.16 and new_emails:
                 email = new_emails[rng.randrange(len(new_emails))]
-                writer.writerow([f"Again {n}", "", "", email, "", "", "", "", "", "again"])
+                writer.writerow(
+                    [f"Again {n}", "", "", email, "", "", "", "", "", "again"] + [""] * 3
+                )
                 made["repeats"] += 1
             else:
                 email = f"imp-{run}-{n}@load.test"
@@ -179,8 +182,11 @@ def _multipart_upload(url: str, headers: dict[str, str], path: Path) -> Any:
             "Content-Length": str(size),
         },
     )
-    with urllib.request.urlopen(request, timeout=600) as answer:
-        return json.loads(answer.read())
+    try:
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        raise SystemExit(f"the upload was refused: {refused.code} {refused.read()!r}") from None
 
 
 def _get_json(url: str, headers: dict[str, str]) -> Any:

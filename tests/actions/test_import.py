@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from contactdesk import limits as limits_module
 from tests.actions.imports import (
     all_contacts,
     csv_text,
@@ -313,3 +316,34 @@ async def test_waiting_for_a_queued_import(api: Api) -> None:
     assert done["status"] == "completed"
     assert done["started_at"] is not None
     assert done["finished_at"] is not None
+
+
+async def test_more_rows_than_a_spreadsheet_holds_are_refused(api: Api) -> None:
+    if api.dialect != "v2":
+        return  # the same code in both dialects; the file is large to build
+    content = b"name\n" + b"a\n" * 1_048_577
+    response = await upload(api, content)
+    assert response.status_code == 422, response.text
+    assert "more than 1,048,576 rows" in response.json()["error"]
+    content = b"name\n" + b"a\n" * 1_048_576  # the most: accepted
+    response = await upload(api, content)
+    assert response.status_code == 200, response.text
+    cancelled = await api.post(
+        f"/contacts/imports/{response.json()['payload']['import_id']}/cancel"
+    )
+    assert cancelled.json()["payload"]["import"]["status"] in ("cancelled", "completed")
+
+
+async def test_a_file_over_the_size_limit_is_refused(api: Api) -> None:
+    before = limits_module.limits()
+    limits_module.install(dataclasses.replace(before, import_max_mb=1))
+    try:
+        big = b"name\n" + b"x" * 100 + b"\n"
+        big += b"someone\n" * (1024 * 1024 // 8 + 10)
+        response = await upload(api, big)
+        assert response.status_code == 413, response.text
+        assert response.json() == {"error": "The file is too large (the limit is 1 MB)"}
+        listed = await api.get("/contacts/imports")
+        assert listed.json()["payload"]["imports"] == []
+    finally:
+        limits_module.install(before)

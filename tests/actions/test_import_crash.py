@@ -1,6 +1,7 @@
-"""A server killed with SIGKILL in the middle of an import (issue 12, items 3 and 8): what it
-committed is whole, the counts match what the database holds, and the import is resumed from
-its last committed batch by the next runner, to the end state of an import never stopped."""
+"""A server and its import worker killed with SIGKILL in the middle of an import (issue 12,
+items 3 and 8): what it committed is whole, the counts match what the database holds, and
+the import is resumed from its last committed batch by the next runner, to the end state of
+an import never stopped."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def start(database_url: str, log: Path, port: int) -> Any:
 
     env = {
         **cli_env(database_url),
+        "CONTACTDESK_IMPORTER": "true",
         "CONTACTDESK_IMPORT_BATCH_ROWS": "100",
         "CONTACTDESK_IMPORT_LEASE_SECONDS": "1",
     }
@@ -82,6 +84,11 @@ async def test_a_killed_import_resumes_to_the_same_end(
                     break
                 assert time.monotonic() < deadline, found
                 await asyncio.sleep(0.01)
+            children = await asyncio.to_thread(
+                Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text
+            )
+            for child in children.split():  # the import worker first, then the server
+                os.kill(int(child), signal.SIGKILL)
             os.kill(process.pid, signal.SIGKILL)
             process.wait(10)
             # Whole batches only, and counts that are what the database holds.

@@ -60,7 +60,10 @@ class Host:
     def _start(self) -> Server:
         self.starts += 1
         log = self.logs / f"serve-{self.starts}.log"
-        env = {"CONTACTDESK_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT)}
+        env = {
+            "CONTACTDESK_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+            "CONTACTDESK_IMPORT_UPLOAD_IDLE_SECONDS": str(BODY_TIMEOUT),
+        }
         server = self.stack.enter_context(serving(self.database_url, log, env))
         # One worker: uvicorn serves in the serve process itself, which has no children.
         pid = server.process.pid
@@ -292,6 +295,42 @@ def stalled_uploads(a: Side) -> list[Abuser]:
     return [abuse]
 
 
+def stalled_imports(a: Side) -> list[Abuser]:
+    """Contact imports (issue 12) that stop sending: 6 multipart uploads that stall part way
+    (streamed outside the gate: at most 4 at once, 429 beyond, then 408 once they have sent
+    nothing for the idle limit), and 4 declaring 300 MB (413, unread)."""
+
+    def abuse(stop: threading.Event) -> list[str]:
+        boundary = "stall"
+        part = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="import_file"; '
+            'filename="c.csv"\r\nContent-Type: text/csv\r\n\r\nname,email\r\n'
+        ).encode()
+        kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        conns = [Connection(a.server, timeout=BODY_TIMEOUT + 10) for _ in range(10)]
+        try:
+            for n, conn in enumerate(conns):
+                size = str(5 * MB) if n < 6 else str(300 * MB)
+                head = http(
+                    "POST",
+                    a.prefix + "/contacts/import",
+                    {**a.auth, **kind, "Content-Length": size},
+                )
+                conn.send(head + part + b"Ann,ann@example.com\r\n" * (4000 if n < 6 else 1))
+            outcomes = []
+            for conn in conns:
+                try:
+                    outcomes.append(str(conn.reply().status))
+                except (OSError, EOFError) as exc:
+                    outcomes.append(type(exc).__name__)
+            return outcomes
+        finally:
+            for conn in conns:
+                conn.close()
+
+    return [abuse]
+
+
 # Patterns that take a backtracking engine exponential time, or a lot of memory to compile.
 BOMBS = [
     "(((a*)*)*)*{1000}",
@@ -476,6 +515,7 @@ def long_numbers(a: Side) -> list[Abuser]:
 
 ABUSES: dict[str, Callable[[Side], list[Abuser]]] = {
     "stalled uploads": stalled_uploads,
+    "stalled imports": stalled_imports,
     "pattern bomb": pattern_bomb,
     "labels flood": labels_flood,
     "huge filters": huge_filters,

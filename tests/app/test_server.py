@@ -43,12 +43,14 @@ UNREACHABLE_POSTGRES = "postgresql://postgres@127.0.0.1:1/nowhere"
 
 def cli_env(database_url: str | None) -> dict[str, str]:
     """The current environment without any CONTACTDESK_ setting, plus the database URL, and
-    no webhook dispatcher: a server kept for a whole session would send the other tests'
-    events (the webhook tests run dispatchers of their own, tests/webhooks)."""
+    no webhook dispatcher or import worker: a server kept for a whole session would send the
+    other tests' events, or run their imports (the webhook and import tests run their own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTDESK_")}
     if database_url is not None:
         env["CONTACTDESK_DATABASE_URL"] = database_url
     env["CONTACTDESK_DISPATCHER"] = "false"
+    # Nor an import worker beside each server (the import tests run their own).
+    env["CONTACTDESK_IMPORTER"] = "false"
     return env
 
 

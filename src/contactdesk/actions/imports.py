@@ -236,6 +236,10 @@ class LeaseLost(Exception):
     """The import was cancelled, or another runner took it over."""
 
 
+class Stopping(Exception):
+    """The runner is asked to stop: it leaves the import for another, after a batch."""
+
+
 @dataclass
 class Progress:
     rows_done: int
@@ -252,12 +256,24 @@ class ImportRunner:
         self.batch_rows = settings.import_batch_rows
         self.lease_ms = int(settings.import_lease_seconds * 1000)
         self._wake = asyncio.Event()
+        self.stopping = False
         self.on_progress: Callable[[Progress], None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        async def watch() -> None:
+            await stop.wait()
+            self.stopping = True
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self._loop(stop, poll_seconds)
+        finally:
+            watcher.cancel()
+
+    async def _loop(self, stop: asyncio.Event, poll_seconds: float) -> None:
         while not stop.is_set():
             try:
                 held = await self.claim()
@@ -365,6 +381,8 @@ class ImportRunner:
             await self._finish(row, COMPLETED, None)
         except LeaseLost:
             pass
+        except Stopping:
+            await self._release(row)
         except Exception as error:
             log.exception("import %s failed", import_id)
             await self._finish(row, FAILED, f"The import stopped: {type(error).__name__}")
@@ -392,6 +410,8 @@ class ImportRunner:
                 count, parsed = await following
                 if not count:
                     return
+                if self.stopping:
+                    raise Stopping()
                 following = asyncio.ensure_future(asyncio.to_thread(prepare, definitions))
                 for attempt in range(1, RETRIES + 1):
                     started = time.monotonic()
@@ -444,6 +464,16 @@ class ImportRunner:
         if done.scalar() is None:
             await session.rollback()
             raise LeaseLost()
+
+    async def _release(self, row: Any) -> None:
+        """Leave the import to the next runner at once (it resumes after the last batch)."""
+        async with self.db.writing() as session:
+            await session.execute(
+                tenant_update(IMPORTS, row.account_id)
+                .where(IMPORTS.c.id == row.id, IMPORTS.c.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+            await session.commit()
 
     async def _finish(self, row: Any, status: str, error: str | None) -> None:
         async with self.db.writing() as session:
