@@ -104,7 +104,7 @@ def write_file(path: Path, rows: int, existing: list[str], seed: int = 7) -> dic
                         "Imported",
                         f"Person {n}",
                         email,
-                        f"+1{rng.randrange(200, 999)}{n:07d}",
+                        f"+999{n:09d}",  # a calling code no loaded contact has
                         f"imp-{run}-{n}",
                         rng.choice(["Acme", "Globex", "Initech", "Umbrella"]),
                         rng.choice(["Paris", "Berlin", "Lisbon", "Austin"]),
@@ -274,7 +274,9 @@ def _existing_emails(url: str, account_id: int, wanted: int) -> list[str]:
     return asyncio.run(run())
 
 
-def _reads(bench: BenchData, base: str, port: int, args: Any) -> dict[str, float]:
+def _reads(
+    bench: BenchData, base: str, port: int, args: Any, importing: bool = False
+) -> dict[str, float]:
     """The p99 of each read scenario, one after the other."""
     auth = base64.b64encode(f"{bench.api_key}:{bench.api_secret}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}"}
@@ -282,6 +284,12 @@ def _reads(bench: BenchData, base: str, port: int, args: Any) -> dict[str, float
     for name, path, lua in scenarios(bench):
         if name not in READS:
             continue
+        # What the scenario before left queued (its clients gone) ends first; while the
+        # import runs the database is never idle, so a few seconds are given instead.
+        if importing:
+            time.sleep(5)
+        else:
+            wait_idle(args.database_url)
         target = base + path if lua is None else f"http://127.0.0.1:{port}"
         result = wrk.run(
             target,
@@ -290,8 +298,13 @@ def _reads(bench: BenchData, base: str, port: int, args: Any) -> dict[str, float
             headers=headers if lua is None else None,
             lua=lua,
         )
-        found[name] = result.p99_ms
-        print(f"    {name:18s} {result.rps:9.1f} req/s  p99 {result.p99_ms:8.2f} ms", flush=True)
+        # No answer at all in the run counts as worse than any p99.
+        found[name] = result.p99_ms if result.rps > 0 else float("inf")
+        print(
+            f"    {name:18s} {result.rps:9.1f} req/s  p99 {result.p99_ms:8.2f} ms  "
+            f"non-2xx {result.non_2xx}  socket errors {result.errors}",
+            flush=True,
+        )
     return found
 
 
@@ -360,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             upload_seconds = time.monotonic() - began
             import_id = accepted["payload"]["import_id"]
             print(f"  upload accepted in {upload_seconds:.1f} s; under import:", flush=True)
-            during = _reads(bench, base, port, args)
+            during = _reads(bench, base, port, args, importing=True)
             while True:
                 summary = _get_json(f"{base}/contacts/imports/{import_id}", headers)
                 summary = summary["payload"]["import"]

@@ -50,10 +50,6 @@ from contactdesk.labels.service import ensure_label_ids, parse_labels_body, sort
 from contactdesk.models import Account, Contact, ContactImportError, ContactLabel
 from contactdesk.models.tenancy import tenant_select, tenant_update
 
-# Rows go in with RETURNING on purpose: SQLAlchemy then sends an executemany as multi-row
-# INSERTs ("insertmanyvalues"); without it, asyncpg runs the statement once per row (the
-# labels of 30,000 contacts: 5.9 s against ...).
-
 CONTACTS = cast(sa.Table, Contact.__table__)
 CONTACT_LABELS = cast(sa.Table, ContactLabel.__table__)
 IMPORT_ERRORS = cast(sa.Table, ContactImportError.__table__)
@@ -592,6 +588,8 @@ async def record_errors(
     session: AsyncSession, account_id: int, import_id: int, outcome: Outcome
 ) -> None:
     if outcome.errors:
+        # With RETURNING, SQLAlchemy sends an executemany as multi-row INSERTs; without it,
+        # asyncpg runs the statement once a row (docs/decisions.md, import and export).
         await session.execute(
             sa.insert(IMPORT_ERRORS).returning(IMPORT_ERRORS.c.id),
             [
