@@ -19,6 +19,9 @@ of contactdesk.limits (read when the request arrives):
   written), since the rest of the body was never read. A client that leaves mid-body is
   dropped: the service never sees its request.
 
+A request that had to wait for its slot is dropped when its client left meanwhile (the
+server's receive() reports the disconnect without waiting), so that no slot serves nobody.
+
 A request without a body (no Content-Length, no Transfer-Encoding: a GET) costs one look at
 its headers. A body that has already arrived when the gate asks for it (a small POST, whose
 body comes with its head) is taken without arming a timer.
@@ -75,6 +78,7 @@ class RequestGate:
                 length = value
             elif name == b"transfer-encoding":
                 chunked = True
+        original = receive
         if chunked or (length is not None and length != b"0"):
             replay = await _read_body(receive, send, None if chunked else length)
             if replay is None:
@@ -86,7 +90,16 @@ class RequestGate:
         if self._slots is None:  # created in the serving event loop
             self._slots = asyncio.Semaphore(self.limit)
         slots = self._slots
+        waited = slots.locked()
         await slots.acquire()
+        if waited:
+            # It waited: its client may have left meanwhile (a load generator stopped, a
+            # client timed out). Work for nobody would hold up the requests behind it.
+            present = await _still_there(original, receive)
+            if present is None:
+                slots.release()
+                return
+            receive = present
         released = False
 
         def release() -> None:
@@ -153,6 +166,44 @@ async def _read_body(receive: Receive, send: Send, length: bytes | None) -> Rece
         return await receive()  # after the body: the server's disconnect, as usual
 
     return replay
+
+
+async def _still_there(original: Receive, receive: Receive) -> Receive | None:
+    """None when the client has gone; else the receive to hand on. A look that would wait
+    (the client is still there, nothing new arrived) is abandoned at once, unread."""
+    if receive is not original:
+        # The body was read and is replayed by `receive`; what comes after it on the
+        # connection can only be the disconnect.
+        message = _now(original())
+        return None if message is not None else receive
+    message = _now(original())
+    if message is None:
+        return receive
+    if message["type"] == "http.disconnect":
+        return None
+    pending: Message | None = message
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending is not None:
+            found, pending = pending, None
+            return found
+        return await original()
+
+    return replay
+
+
+def _now(waiting: Any) -> Message | None:
+    """The message a receive() returns without waiting, or None (the look is dropped)."""
+    if not isinstance(waiting, Coroutine):
+        return None
+    try:
+        waiting.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
+    waiting.close()
+    return None
 
 
 async def _receive_by(receive: Receive, deadline: float) -> Message:

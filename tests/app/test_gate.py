@@ -158,3 +158,75 @@ async def test_a_limit_of_zero_means_no_gate() -> None:
 
 def test_the_default_limit() -> None:
     assert Settings().max_concurrent_requests == 3
+
+
+async def _gated(gate: RequestGate, scope: Scope, messages: list[Message]) -> list[Message]:
+    """Run one request through the gate, its receive() handing out `messages` and then
+    waiting for ever (a client that stays and sends nothing more); what was sent back."""
+    forever = asyncio.Event()
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        await forever.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await gate(scope, receive, send)
+    return sent
+
+
+async def test_a_request_whose_client_left_while_it_waited_is_dropped() -> None:
+    recorder = Recorder()
+    gate = RequestGate(recorder, limit=1)
+    get: Scope = {"type": "http", "path": "/gone", "method": "GET", "headers": []}
+    post: Scope = {
+        "type": "http",
+        "path": "/gone-post",
+        "method": "POST",
+        "headers": [(b"content-length", b"4")],
+    }
+    stays: Scope = {"type": "http", "path": "/stays", "method": "GET", "headers": []}
+    holder = asyncio.create_task(
+        _gated(gate, {**get, "path": "/wait/1"}, [{"type": "http.request", "body": b""}])
+    )
+    await recorder.until(lambda: recorder.admitted == ["/wait/1"])
+    waiting = [
+        # A GET whose client is gone by the time a slot frees: its receive() says so at once.
+        asyncio.create_task(_gated(gate, get, [{"type": "http.disconnect"}])),
+        # A POST whose body arrived, then its client left.
+        asyncio.create_task(
+            _gated(
+                gate,
+                post,
+                [{"type": "http.request", "body": b"gone"}, {"type": "http.disconnect"}],
+            )
+        ),
+        # A GET whose client is still there: served, with its (empty) body.
+        asyncio.create_task(_gated(gate, stays, [{"type": "http.request", "body": b""}])),
+    ]
+    await asyncio.sleep(0.05)
+    recorder.hold.set()
+    await holder
+    gone, gone_post, served = await asyncio.gather(*waiting)
+    assert recorder.admitted == ["/wait/1", "/stays"]
+    assert gone == []
+    assert gone_post == []
+    assert [m["type"] for m in served] == ["http.response.start", "http.response.body"]
+
+
+async def test_a_waiting_request_with_a_body_keeps_it() -> None:
+    recorder = Recorder()
+    async with client_for(RequestGate(recorder, limit=1)) as client:
+        first = asyncio.create_task(client.post("/wait/1", content=b"first"))
+        await recorder.until(lambda: len(recorder.admitted) == 1)
+        second = asyncio.create_task(client.post("/echo", content=b"second body"))
+        third = asyncio.create_task(client.get("/echo"))
+        await asyncio.sleep(0.05)
+        recorder.hold.set()
+        responses = await asyncio.gather(first, second, third)
+    assert [r.content for r in responses] == [b"first", b"second body", b""]
