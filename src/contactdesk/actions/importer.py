@@ -42,6 +42,7 @@ from contactdesk.actions.contact_csv import (
 from contactdesk.contacts.fields import ContactInput, attributes_too_large, parse_contact_fields
 from contactdesk.contacts.queries import contact_states
 from contactdesk.contacts.serialize import contact_json
+from contactdesk.contacts.service import NEW_CONTACT
 from contactdesk.custom_attributes.validation import check_values, contact_definitions
 from contactdesk.db import backend_of, connection_of
 from contactdesk.errors import ValidationFailed
@@ -181,17 +182,8 @@ def _merged(state: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-_NEW: dict[str, Any] = {
-    "name": "",
-    "first_name": "",
-    "last_name": "",
-    "email": None,
-    "phone_number": None,
-    "identifier": None,
-    "blocked": False,
-    "additional_attributes": {},
-    "custom_attributes": {},
-}
+# A new contact before its first row: the create's defaults (contacts.service).
+_NEW: dict[str, Any] = {k: NEW_CONTACT[k] for k in WRITTEN}
 
 
 @dataclass
@@ -466,21 +458,8 @@ class _Stored:
 
 # What a new contact holds beyond what a row writes; the columns a new contact is written
 # with, a contact label, an event.
-_NEW_ROW: dict[str, Any] = {
-    "thumbnail": "",
-    "availability_status": "offline",
-    "last_activity_at": None,
-}
-CONTACT_ROW = (
-    "id",
-    "account_id",
-    *WRITTEN,
-    "thumbnail",
-    "availability_status",
-    "last_activity_at",
-    "created_at",
-    "updated_at",
-)
+_NEW_ROW: dict[str, Any] = {k: v for k, v in NEW_CONTACT.items() if k not in WRITTEN}
+CONTACT_ROW = ("id", "account_id", *NEW_CONTACT, "created_at", "updated_at")
 LABEL_ROW = ("contact_id", "label_id", "account_id", "name")
 EVENT_ROW = ("account_id", "contact_id", "event", "source", "payload", "created_at")
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import tempfile
 import time
@@ -557,11 +556,3 @@ async def running(db: Database, settings: Settings) -> AsyncIterator[ImportRunne
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, 30)
-
-
-def remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-__all__ = ["Row"]

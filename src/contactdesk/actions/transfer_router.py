@@ -22,7 +22,7 @@ from contactdesk.actions.imports import (
     import_json,
     list_imports,
 )
-from contactdesk.actions.upload import receive_file
+from contactdesk.actions.upload import Busy, LoopSlots, receive_file
 from contactdesk.auth.dependencies import Admin
 from contactdesk.body import json_object
 from contactdesk.contacts.filter_parse import custom_keys, parse_filter
@@ -40,8 +40,7 @@ router = APIRouter(
 
 FIELD = "import_file"
 CSV = "text/csv; charset=utf-8"
-_EXPORTS = 4
-_export_slots: dict[int, asyncio.Semaphore] = {}
+_EXPORT_SLOTS = LoopSlots(4)
 
 
 class FileNotImportable(AppError):
@@ -169,18 +168,8 @@ async def import_errors_route(request: Request, caller: Admin, import_id: str) -
     )
 
 
-def _export_slot() -> asyncio.Semaphore:
-    loop = id(asyncio.get_running_loop())
-    if loop not in _export_slots:
-        _export_slots.clear()
-        _export_slots[loop] = asyncio.Semaphore(_EXPORTS)
-    return _export_slots[loop]
-
-
 def _stream(request: Request, account_id: int, query: Any, filter_: Any = None) -> Response:
-    from contactdesk.actions.upload import Busy
-
-    slot = _export_slot()
+    slot = _EXPORT_SLOTS.get()
     if slot.locked():
         raise Busy("Too many exports at once on this server: retry in a few seconds")
     db: Database = request.app.state.db

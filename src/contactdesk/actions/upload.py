@@ -57,15 +57,22 @@ class Upload:
     filename: str | None
 
 
-_slots: dict[int, asyncio.Semaphore] = {}
+class LoopSlots:
+    """At most `count` holders at once in this process's serving event loop (a semaphore
+    made in the loop that uses it: tests run several loops one after another)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._made: tuple[int, asyncio.Semaphore] | None = None
+
+    def get(self) -> asyncio.Semaphore:
+        loop = id(asyncio.get_running_loop())
+        if self._made is None or self._made[0] != loop:
+            self._made = (loop, asyncio.Semaphore(self.count))
+        return self._made[1]
 
 
-def _slot() -> asyncio.Semaphore:
-    loop = id(asyncio.get_running_loop())
-    if loop not in _slots:
-        _slots.clear()
-        _slots[loop] = asyncio.Semaphore(UPLOADS)
-    return _slots[loop]
+_UPLOAD_SLOTS = LoopSlots(UPLOADS)
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +87,7 @@ async def receive_file(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + FRAMING:
         raise PayloadTooLarge(_too_large(max_bytes))
-    slot = _slot()
+    slot = _UPLOAD_SLOTS.get()
     if slot.locked():
         raise Busy("Too many uploads at once on this server: retry in a few seconds")
     async with slot:

@@ -290,7 +290,7 @@ def parse_create_fields(
 
 # What a new contact holds where the body says nothing: every column, so that one prebuilt
 # INSERT serves every body.
-_NEW_CONTACT: dict[str, Any] = {
+NEW_CONTACT: dict[str, Any] = {
     "name": "",
     "first_name": "",
     "last_name": "",
@@ -304,7 +304,7 @@ _NEW_CONTACT: dict[str, Any] = {
     "custom_attributes": {},
     "last_activity_at": None,
 }
-_INSERTED_COLUMNS = ("account_id", *_NEW_CONTACT, "created_at", "updated_at")
+_INSERTED_COLUMNS = ("account_id", *NEW_CONTACT, "created_at", "updated_at")
 
 
 def _values(table: sa.Table, names: tuple[str, ...]) -> dict[str, Any]:
@@ -506,7 +506,7 @@ async def create_contact(
         raise await validation_error(conn, account_id, data)
     values = dict(data.values)
     _derive_name(values, values.get("first_name", ""), values.get("last_name", ""))
-    row = {**_NEW_CONTACT, **values, "account_id": account_id}
+    row = {**NEW_CONTACT, **values, "account_id": account_id}
     chosen = None
     if inbox is not None:  # decided before anything is written (a channel may refuse here)
         chosen = source_id or default_source_id(
