@@ -105,7 +105,7 @@ def _json_items(name: str) -> sa.TextualSelect:
     return items.bindparams(sa.bindparam(name, type_=JsonArray())).columns(sa.column("value"))
 
 
-def _any_of(backend: str, value: Searched, name: str, item_type: Any) -> sa.ColumnElement[bool]:
+def any_of(backend: str, value: Searched, name: str, item_type: Any) -> sa.ColumnElement[bool]:
     """value is one of the items of the list parameter `name`: NULL when value is (the items
     never are); the column's index answers it, as it did an IN list."""
     if backend == "postgresql":
@@ -167,7 +167,7 @@ def _labels_exist(backend: str, name: str | None) -> sa.ColumnElement[bool]:
     if name is not None:
         statement = statement.join(Label, Label.id == ContactLabel.label_id).where(
             Label.account_id == Contact.account_id,
-            _any_of(backend, Label.name_lower, name, sa.String),
+            any_of(backend, Label.name_lower, name, sa.String),
         )
     return statement.exists()
 
@@ -196,8 +196,8 @@ def _compare(
             return value >= bound if kind in ("date", "c_date") else value > bound
         return value < bound
     if operator == EQ:
-        return _any_of(backend, value, name, value_type)
-    return _not_true(_any_of(backend, value, name, value_type))
+        return any_of(backend, value, name, value_type)
+    return _not_true(any_of(backend, value, name, value_type))
 
 
 def _condition(backend: str, shape: tuple[str, str, str, str]) -> sa.ColumnElement[bool]:
@@ -213,7 +213,7 @@ def _condition(backend: str, shape: tuple[str, str, str, str]) -> sa.ColumnEleme
     if kind == "boolean":
         if operator in PRESENCE:
             return sa.true() if operator == PRESENT else sa.false()
-        blocked = _any_of(backend, Contact.blocked, name, sa.Boolean)
+        blocked = any_of(backend, Contact.blocked, name, sa.Boolean)
         return blocked if operator == EQ else _not_true(blocked)
     value: sa.ColumnElement[Any]
     if kind == "date":
