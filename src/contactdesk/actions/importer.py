@@ -41,7 +41,7 @@ from contactdesk.actions.contact_csv import (
     unescape,
 )
 from contactdesk.contacts.fields import ContactInput, attributes_too_large, parse_contact_fields
-from contactdesk.contacts.filter_sql import any_of
+from contactdesk.contacts.filter_sql import JsonArray, any_of
 from contactdesk.contacts.queries import contact_states
 from contactdesk.contacts.serialize import contact_json
 from contactdesk.contacts.service import NEW_CONTACT
@@ -193,13 +193,26 @@ def _match_statement(backend: str, keys: tuple[str, ...]) -> sa.Select[Any]:
     """The account's contacts holding one of the given values of `keys` (parameters m_<key>,
     lists), locked, in id order."""
     account = sa.bindparam("m_account_id", type_=sa.BigInteger)
-    conditions = [any_of(backend, CONTACTS.c[k], f"m_{k}", sa.String) for k in keys]
-    return (
-        tenant_select(account, CONTACTS)
-        .where(sa.or_(*conditions))
-        .order_by(CONTACTS.c.id)
-        .with_for_update()
-    )
+    if backend == "postgresql":
+        # A BitmapOr of the three unique indexes.
+        matches = sa.or_(*[any_of(backend, CONTACTS.c[k], f"m_{k}", sa.String) for k in keys])
+    else:
+        # SQLite's statistics hold averages only: with an OR of IN lists (or json_each lists)
+        # its planner walks the whole account (110 ms a batch on 100,000 contacts, growing
+        # with the account). Each list drives a lookup in its unique index instead (1-2 ms).
+        inner = sa.text(
+            " UNION ".join(
+                f"SELECT m.id FROM json_each(:m_{k}) AS j CROSS JOIN contacts AS m "  # noqa: S608
+                f"WHERE m.account_id = :m_account AND m.{k} = j.value"
+                for k in keys
+            )
+        )
+        inner = inner.bindparams(
+            sa.bindparam("m_account", type_=sa.BigInteger),
+            *[sa.bindparam(f"m_{k}", type_=JsonArray()) for k in keys],
+        )
+        matches = CONTACTS.c.id.in_(inner.columns(sa.column("id", sa.BigInteger)))
+    return tenant_select(account, CONTACTS).where(matches).order_by(CONTACTS.c.id).with_for_update()
 
 
 @functools.cache
@@ -260,7 +273,7 @@ class Batch:
         # The keys as array parameters: one prepared statement whatever their number (an
         # IN list of 3,000 parameters was compiled, sent and planned again every batch).
         params: dict[str, Any] = {f"m_{k}": sorted(wanted[k]) for k in keys}
-        params["m_account_id"] = self.account_id
+        params["m_account_id"] = params["m_account"] = self.account_id
         found = (await self.session.execute(_match_statement(backend, keys), params)).all()
         if not found:
             return {}
