@@ -45,7 +45,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     # No dispatcher in the shared app: the webhook tests run their own (tests/webhooks).
-    return Settings(database_url=database_url, dispatcher=False)
+    # Nor rate limits: the suite sends many requests with one key, and many refused ones from
+    # one address; tests/app/test_rate_limits.py runs apps of its own with them.
+    return Settings(
+        database_url=database_url, dispatcher=False, rate_limit="0", auth_failure_rate_limit="0"
+    )
 
 
 @pytest.fixture(scope="session")

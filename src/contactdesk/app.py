@@ -16,10 +16,12 @@ from contactdesk.actions.imports import running as importing
 from contactdesk.auth.caller import CredentialCache
 from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
-from contactdesk.dialects import mount_dialects
+from contactdesk.dialects import DIALECTS, mount_dialects
 from contactdesk.errors import install_error_handlers
 from contactdesk.gate import RequestGate
 from contactdesk.limits import Limits, install
+from contactdesk.logs import RequestLog
+from contactdesk.ratelimit import RateLimit
 from contactdesk.responses import OrjsonResponse
 from contactdesk.webhooks.dispatcher import running as dispatching
 
@@ -75,6 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     mount_dialects(app)
     app.add_middleware(RequestGate, limit=settings.max_concurrent_requests)
+    # Outside the gate: a client over its limit is refused without taking a slot.
+    app.add_middleware(RateLimit, settings=settings)
+    # Outermost: every response, a refusal too, has its request id and its log line.
+    app.add_middleware(RequestLog, prefixes=tuple(prefix for prefix, _, _ in DIALECTS))
 
     @app.get(
         "/healthz",

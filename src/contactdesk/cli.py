@@ -26,10 +26,16 @@ from contactdesk.actions.provisioning import (
     create_api_key,
     create_user,
     issue_token,
+    list_api_keys,
     parse_scopes,
+    remove_user,
+    revoke_api_key,
+    rotate_token,
 )
 from contactdesk.config import get_settings
 from contactdesk.db import Database
+from contactdesk.logs import configure as configure_logging
+from contactdesk.logs import logging_config
 from contactdesk.migrations import runner
 from contactdesk.models import (
     AccessToken,
@@ -47,11 +53,13 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 inboxes_app = typer.Typer(help="Manage inboxes.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Manage webhooks and see their deliveries.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage users' access tokens.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(inboxes_app, name="inboxes")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(tokens_app, name="tokens")
 contacts_app = typer.Typer(help="Import and export contacts (CSV).", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
 
@@ -154,6 +162,8 @@ def serve(
             workers=workers,
             http=PROTOCOL,  # uvicorn's httptools protocol, with bounds on the request head
             log_level=get_settings().log_level,
+            # JSON lines (or text), the same in every worker (contactdesk.logs).
+            log_config=logging_config(get_settings()),
             access_log=False,
         )
     finally:
@@ -183,6 +193,7 @@ def worker(
 
     _ensure_migrated()
     settings = get_settings()
+    configure_logging(settings)
     install(Limits.of(settings))
 
     async def run() -> None:
@@ -255,7 +266,10 @@ def keys_create(
     account: Annotated[int, typer.Option(help="Account id.")],
     scopes: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: contacts:read,contacts:write,contacts:delete,admin."),
+        typer.Option(
+            help="Comma-separated: contacts:read,contacts:write,contacts:delete,admin "
+            "(default: contacts:read,contacts:write; admin must be asked for)."
+        ),
     ] = None,
 ) -> None:
     """Create an API key; prints the secret once."""
@@ -265,6 +279,41 @@ def keys_create(
         raise exit_error(str(exc)) from None
     issued = run_in_transaction(lambda s: create_api_key(s, account, wanted))
     emit({"api_key": issued.key.key, "api_secret": issued.secret, "scopes": issued.scopes})
+
+
+@keys_app.command("list")
+def keys_list(account: Annotated[int, typer.Option(help="Account id.")]) -> None:
+    """The account's API keys (never their secrets); prints {"api_keys": [...]}."""
+    emit({"api_keys": run_in_transaction(lambda s: list_api_keys(s, account))})
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    api_key: Annotated[str, typer.Argument(help="The API key (not its secret).")],
+) -> None:
+    """Delete an API key: every server process refuses it within
+    CONTACTDESK_AUTH_CACHE_SECONDS. Prints {"revoked", "account_id"}."""
+    account_id = run_in_transaction(lambda s: revoke_api_key(s, api_key))
+    emit({"revoked": api_key, "account_id": account_id})
+
+
+@users_app.command("remove")
+def users_remove(
+    account: Annotated[int, typer.Option(help="Account id.")],
+    email: Annotated[str, typer.Option(help="User email.")],
+) -> None:
+    """End a user's membership of an account (the user and other memberships stay); their
+    token is refused for it within CONTACTDESK_AUTH_CACHE_SECONDS."""
+    user = run_in_transaction(lambda s: remove_user(s, account, email))
+    emit({"removed": user.email, "account_id": account})
+
+
+@tokens_app.command("rotate")
+def tokens_rotate(email: Annotated[str, typer.Option(help="User email.")]) -> None:
+    """Issue a new access token for the user and revoke the old ones (refused by every
+    process within CONTACTDESK_AUTH_CACHE_SECONDS); prints the new token once."""
+    user, token = run_in_transaction(lambda s: rotate_token(s, email))
+    emit({"id": user.id, "email": user.email, "access_token": token})
 
 
 @inboxes_app.command("create")
@@ -327,6 +376,7 @@ async def _demo(session: AsyncSession) -> dict[str, Any]:
         "access_token": token,
         "api_key": key.key.key,
         "api_secret": key.secret,
+        "scopes": key.scopes,
     }
 
 
@@ -347,6 +397,7 @@ def demo(
         f"  access token: {creds['access_token']}   (v1, Chatwoot dialect)",
         f"  api key:      {creds['api_key']}",
         f"  api secret:   {creds['api_secret']}   (v2, LiveDesk dialect)",
+        f"  key scopes:   {','.join(creds['scopes'])}   (the access token is an administrator's)",
         "",
         "Try it (with `contactdesk serve` running):",
         f"  curl -s -X POST {base}/api/v2/accounts/contacts -H 'Authorization: Basic {basic}' "
@@ -527,6 +578,7 @@ def contacts_import(
 
     _ensure_migrated()
     settings = get_settings()
+    configure_logging(settings)
     install(Limits.of(settings))
     try:
         stream = open(file, "rb")  # noqa: SIM115  (closed below)
@@ -621,6 +673,7 @@ def contacts_export(
 
     _ensure_migrated()
     settings = get_settings()
+    configure_logging(settings)
     install(Limits.of(settings))
     params = [(k, v) for k, v in (("labels", labels), ("q", q), ("sort", sort)) if v]
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from limits import parse as parse_rate
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///contactdesk.db"
@@ -47,7 +49,12 @@ class Settings(BaseSettings):
         "raise it when the database is remote or has cores of its own.",
         ge=0,
     )
-    log_level: str = Field("info", description="uvicorn log level.")
+    log_level: str = Field("info", description="Log level of the service and uvicorn.")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object a line (request lines, errors with their "
+        "traceback); text: the same as plain lines.",
+    )
     # Bounds on what one request may send or make the service hold (docs/operations.md).
     max_body_bytes: int = Field(
         1024 * 1024,
@@ -162,6 +169,36 @@ class Settings(BaseSettings):
         "resumed by another from its last committed batch.",
         gt=0,
     )
+    # Rate limits (contactdesk.ratelimit, docs/operations.md).
+    rate_limit: str = Field(
+        "1200/minute",
+        description="Requests one API key or access token may make (N/second, N/minute, "
+        "N/hour or N/day; `limits` notation); 0 turns it off.",
+    )
+    auth_failure_rate_limit: str = Field(
+        "30/minute",
+        description="Failed authentications one client IP may make; beyond it, every request "
+        "from it that carries credentials gets 429 until the window moves on. 0 turns it off.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db: rate-limit state shared by every process and "
+        "machine. Unset: each process keeps its own. If Redis stops answering, each process "
+        "limits on its own (and logs it) until it answers again.",
+    )
+
+    @field_validator("rate_limit", "auth_failure_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        value = value.strip()
+        if value != "0":
+            try:
+                parse_rate(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit such as 1200/minute (0 turns it off)"
+                ) from None
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -90,6 +90,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=16,
             pool_timeout=60,
             json_deserializer=orjson.loads,
+            # No bind value (a contact's fields) in an error's message or a log (issue 13).
+            hide_parameters=True,
             # sqlite3 keeps 128 prepared statements per connection by default; a filter at the
             # caps prepares ~0.6 MB, so 24 connections could hold gigabytes (issue 10). The
             # hot statements are a dozen or so.
@@ -103,6 +105,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
         json_deserializer=orjson.loads,
+        hide_parameters=True,
         # Short queries from many connections at once: parallel workers and JIT compilation
         # cost more to start than they save, and take the cores the other requests need.
         connect_args={"server_settings": PG_SERVER_SETTINGS},
@@ -157,6 +160,7 @@ def _sqlite_thread_engine(settings: Settings, connections: int) -> sa.Engine:
         pool_size=connections,
         max_overflow=0,
         json_deserializer=orjson.loads,
+        hide_parameters=True,
         connect_args={"cached_statements": 32},
     )
     _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)

@@ -51,6 +51,9 @@ def cli_env(database_url: str | None) -> dict[str, str]:
     env["CONTACTDESK_DISPATCHER"] = "false"
     # Nor an import worker beside each server (the import tests run their own).
     env["CONTACTDESK_IMPORTER"] = "false"
+    # Nor rate limits (tests/app/test_rate_limits.py serves with them).
+    env["CONTACTDESK_RATE_LIMIT"] = "0"
+    env["CONTACTDESK_AUTH_FAILURE_RATE_LIMIT"] = "0"
     return env
 
 
@@ -87,13 +90,19 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(database_url: str, log: Path, *extra: str) -> Iterator[Server]:
-    """`contactdesk serve` on a free port of 127.0.0.1; healthy when yielded, stopped after."""
+def running_server(
+    database_url: str, log: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`contactdesk serve` on a free port of 127.0.0.1; healthy when yielded, stopped after.
+    env: settings (CONTACTDESK_...) for this server."""
     port = free_port()
     command = [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            command, env=cli_env(database_url), stdout=log_file, stderr=subprocess.STDOUT
+            command,
+            env={**cli_env(database_url), **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:

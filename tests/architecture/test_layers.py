@@ -24,6 +24,8 @@ CORE = {
     "transport",
     "driver",
     "routing",
+    "logs",
+    "ratelimit",
 }
 DOMAINS = (
     "auth",

@@ -25,7 +25,8 @@ RUNNER_MARKER = "any_account"
 # Where a background runner looks for its next piece of work in every account.
 RUNNER_MODULES = ("contactdesk/actions/imports.py",)
 # Where a statement may cross accounts (a key or token names the account it belongs to).
-CREDENTIAL_MODULES = ("contactdesk/auth/",)
+# provisioning: `keys revoke API_KEY`, where the key names its account.
+CREDENTIAL_MODULES = ("contactdesk/auth/", "contactdesk/actions/provisioning.py")
 # The helper itself, and migrations (DDL and data moves over whole tables).
 EXEMPT = ("contactdesk/models/tenancy.py", "contactdesk/migrations/")
 

@@ -245,14 +245,15 @@ def key_headers(key: dict[str, Any]) -> dict[str, str]:
     return basic(key["api_key"], key["api_secret"])
 
 
-async def test_keys_create_default_all_scopes_works(
+async def test_keys_create_default_scopes_read_and_write_only(
     cli: Cli, db: Database, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
+    """Without --scopes a key reads and writes contacts; delete and admin must be asked for."""
     key = created(
         cli("keys", "create", "--account", str(tenant.account_id)),
         {"api_key", "api_secret", "scopes"},
     )
-    assert sorted(key["scopes"]) == sorted(ALL_SCOPES)
+    assert key["scopes"] == ["contacts:read", "contacts:write"]
     assert isinstance(key["api_key"], str)
     assert isinstance(key["api_secret"], str)
     assert key["api_key"]
@@ -271,8 +272,12 @@ async def test_keys_create_default_all_scopes_works(
     contact_id = response.json()["payload"]["contact"]["id"]
     listed = await client.get("/api/v2/accounts/contacts", headers=headers)
     assert [c["id"] for c in listed.json()["payload"]] == [contact_id]
-    deleted = await client.delete(f"/api/v2/accounts/contacts/{contact_id}", headers=headers)
-    assert deleted.status_code == 200, deleted.text
+    refused = await client.delete(f"/api/v2/accounts/contacts/{contact_id}", headers=headers)
+    assert refused.status_code == 403
+    assert refused.json() == FORBIDDEN
+    admin_only = await client.get("/api/v2/accounts/contacts/imports", headers=headers)
+    assert admin_only.status_code == 403
+    assert (await client.get(f"/api/v2/accounts/contacts/{contact_id}", headers=headers)).json()
 
     async with db.reader() as session:
         stored = (
@@ -625,6 +630,8 @@ def parse_demo(result: Result) -> Demo:
     assert secret in output
     without_curl = "\n".join(line for line in output.splitlines() if "curl" not in line)
     assert token in without_curl, output
+    # The key's scopes are said: the default ones, without delete or admin.
+    assert "key scopes:   contacts:read,contacts:write" in output, output
     return Demo(output, calls, int(match.group(1)), token, {"Authorization": authorization})
 
 

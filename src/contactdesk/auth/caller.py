@@ -32,6 +32,9 @@ class Caller:
     permissions: frozenset[Permission]
     # "v2" (LiveDesk) or "v1" (Chatwoot): create requires inbox_id only in v2.
     dialect: str = "v1"
+    # Which credential, for the request log: "key:<api key id>" or "user:<user id>" (never a
+    # secret).
+    credential: str | None = None
 
     def require(self, permission: Permission) -> None:
         if permission not in self.permissions:

@@ -105,9 +105,9 @@ async def livedesk_caller(
         row = (
             await session.execute(
                 across_accounts(
-                    sa.select(ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes).where(
-                        ApiKey.key == key
-                    )
+                    sa.select(
+                        ApiKey.id, ApiKey.account_id, ApiKey.secret_digest, ApiKey.scopes
+                    ).where(ApiKey.key == key)
                 )
             )
         ).first()
@@ -117,6 +117,7 @@ async def livedesk_caller(
         account_id=row.account_id,
         permissions=permissions_of_scopes(row.scopes),
         dialect="v2",
+        credential=f"key:{row.id}",
     )
     cache.put(cache_key, caller)
     request.state.caller = caller
@@ -164,7 +165,9 @@ async def chatwoot_caller(
             ).scalar_one_or_none()
     if account is None or role is None:
         raise Unauthorized(NOT_A_MEMBER)
-    caller = Caller(account_id=account, permissions=ROLE_PERMISSIONS[Role(role)])
+    caller = Caller(
+        account_id=account, permissions=ROLE_PERMISSIONS[Role(role)], credential=f"user:{user_id}"
+    )
     cache.put(cache_key, caller)
     request.state.caller = caller
     return caller
