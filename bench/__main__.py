@@ -248,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
 
     auth = base64.b64encode(f"{bench.api_key}:{bench.api_secret}".encode()).decode()
     auth_headers = {"Authorization": f"Basic {auth}"}
-    env = {**os.environ, "CONTACTDESK_DATABASE_URL": url, "CONTACTDESK_LOG_LEVEL": "warning"}
+    # The request log lines are INFO: warning leaves them out unless the caller asks for them
+    # (CONTACTDESK_LOG_LEVEL=info in the environment measures them too).
+    level = os.environ.get("CONTACTDESK_LOG_LEVEL", "warning")
+    env = {**os.environ, "CONTACTDESK_DATABASE_URL": url, "CONTACTDESK_LOG_LEVEL": level}
     results: list[dict[str, Any]] = []
     selected = [name for name, _, _ in scenarios(bench) if only is None or name in only]
     # A ratio target needs baseline_page from the same run: it runs whenever one applies.

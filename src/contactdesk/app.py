@@ -7,7 +7,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
@@ -18,7 +17,8 @@ from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
 from contactdesk.dialects import DIALECTS, mount_dialects
 from contactdesk.errors import install_error_handlers
-from contactdesk.gate import RequestGate
+from contactdesk.gate import GateStats, RequestGate
+from contactdesk.health import Readiness
 from contactdesk.limits import Limits, install
 from contactdesk.logs import RequestLog
 from contactdesk.ratelimit import RateLimit
@@ -76,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     install_error_handlers(app)
     mount_dialects(app)
-    app.add_middleware(RequestGate, limit=settings.max_concurrent_requests)
+    gate = GateStats()
+    app.state.readiness = Readiness(app.state.db, gate, settings.ready_max_waiting)
+    app.add_middleware(RequestGate, limit=settings.max_concurrent_requests, stats=gate)
     # Outside the gate: a client over its limit is refused without taking a slot.
     app.add_middleware(RateLimit, settings=settings)
     # Outermost: every response, a refusal too, has its request id and its log line.
@@ -85,20 +87,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/healthz",
         tags=["operations"],
-        summary="Health check",
-        responses={503: {"description": "The database does not answer"}},
+        summary="Liveness: the process answers",
+        responses={200: {"description": '`{"status": "ok"}`'}},
     )
-    async def healthz(request: Request) -> Response:
-        """200 when the database answers, 503 otherwise."""
-        db: Database = request.app.state.db
-        try:
-            async with db.engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # any failure to reach the database means unhealthy
-            return OrjsonResponse(
-                {"status": "unavailable", "error": f"database unreachable: {type(exc).__name__}"},
-                status_code=503,
-            )
+    async def healthz() -> Response:
+        """200 while the process answers; it touches nothing else (see /readyz)."""
+        return OrjsonResponse({"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the database answers and the process is not saturated",
+        responses={
+            200: {"description": '`{"status": "ok"}`'},
+            503: {"description": '`{"status": "unavailable", "error": ...}`: not ready'},
+        },
+    )
+    async def readyz(request: Request) -> Response:
+        """200 when the database answers within 1 s (one check at a time per process, its
+        answer reused for 1 s) and the request gate has at most
+        CONTACTDESK_READY_MAX_WAITING requests waiting; 503 otherwise."""
+        readiness: Readiness = request.app.state.readiness
+        problem = await readiness.problem()
+        if problem is not None:
+            return OrjsonResponse({"status": "unavailable", "error": problem}, status_code=503)
         return OrjsonResponse({"status": "ok"})
 
     return app

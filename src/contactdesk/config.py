@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         "raise it when the database is remote or has cores of its own.",
         ge=0,
     )
+    ready_max_waiting: int = Field(
+        50,
+        description="/readyz answers 503 while more requests than this wait at the request "
+        "gate of the process (its load balancer then sends it no more).",
+        ge=0,
+    )
     log_level: str = Field("info", description="Log level of the service and uvicorn.")
     log_format: Literal["json", "text"] = Field(
         "json",

@@ -40,7 +40,7 @@ from contactdesk.limits import limits
 from contactdesk.transport import send_refusal
 
 # Never queued: a health check must answer while the service is busy.
-UNGATED_PATHS = frozenset({"/healthz"})
+UNGATED_PATHS = frozenset({"/healthz", "/readyz"})
 # Requests whose body the route streams itself, with its own bounds (an import's upload,
 # actions/upload.py): neither read here nor holding a slot while it arrives.
 STREAMED_BODY_SUFFIXES = ("/contacts/import",)
@@ -57,10 +57,19 @@ def body_too_slow(seconds: float) -> str:
     return f"Request body did not arrive in time (the limit is {seconds:g} s)"
 
 
+class GateStats:
+    """What the gate holds now, for /readyz and the metrics: requests working, waiting."""
+
+    def __init__(self) -> None:
+        self.working = 0
+        self.waiting = 0
+
+
 class RequestGate:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, stats: GateStats | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.stats = stats or GateStats()
         self._slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,13 +99,23 @@ class RequestGate:
         if self._slots is None:  # created in the serving event loop
             self._slots = asyncio.Semaphore(self.limit)
         slots = self._slots
+        stats = self.stats
         waited = slots.locked()
-        await slots.acquire()
+        if waited:
+            stats.waiting += 1
+            try:
+                await slots.acquire()
+            finally:
+                stats.waiting -= 1
+        else:
+            await slots.acquire()
+        stats.working += 1
         if waited:
             # It waited: its client may have left meanwhile (a load generator stopped, a
             # client timed out). Work for nobody would hold up the requests behind it.
             present = await _still_there(original, receive)
             if present is None:
+                stats.working -= 1
                 slots.release()
                 return
             receive = present
@@ -106,6 +125,7 @@ class RequestGate:
             nonlocal released
             if not released:
                 released = True
+                stats.working -= 1
                 slots.release()
 
         async def gated_send(message: Message) -> None:

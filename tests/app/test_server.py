@@ -289,11 +289,12 @@ def test_chatwoot_sdk_errors(server: Server, tenant: Tenant) -> None:
 # -- health, OpenAPI, docs ---------------------------------------------------------------------
 
 
-def test_healthz(server: Server) -> None:
-    response = httpx.get(f"{server.base_url}/healthz", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"status": "ok"}
+def test_healthz_and_readyz(server: Server) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = httpx.get(f"{server.base_url}{path}", timeout=10)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json() == {"status": "ok"}
 
 
 PREFIXES = ("/api/v2/accounts", "/api/v1/accounts/{account_id}")
@@ -417,8 +418,9 @@ def test_openapi_describes_authentication_and_health(openapi: dict[str, Any]) ->
         s["type"] == "apiKey" and s["in"] == "header" and s["name"] == "api_access_token"
         for s in schemes
     )
-    health = openapi["paths"]["/healthz"]["get"]
-    assert {"200", "503"} <= set(health["responses"])
+    assert "200" in openapi["paths"]["/healthz"]["get"]["responses"]
+    ready = openapi["paths"]["/readyz"]["get"]
+    assert {"200", "503"} <= set(ready["responses"])
 
 
 def test_docs_page(server: Server) -> None:
@@ -428,18 +430,22 @@ def test_docs_page(server: Server) -> None:
     assert "/openapi.json" in response.text
 
 
-async def test_healthz_503_when_database_unreachable() -> None:
+async def test_readyz_503_when_database_unreachable_healthz_still_200() -> None:
     app = create_app(Settings(database_url=UNREACHABLE_POSTGRES))
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
-        response = await client.get("/healthz")
-    assert response.status_code == 503
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body, dict)
-    assert body.get("status") != "ok"
+        ready = await client.get("/readyz")
+        live = await client.get("/healthz")
+    assert ready.status_code == 503
+    assert ready.headers["content-type"].startswith("application/json")
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert "database" in body["error"]
+    # Liveness: the process answers, whatever the database does.
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}
 
 
 # -- uniqueness across processes ---------------------------------------------------------------

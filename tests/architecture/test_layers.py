@@ -26,6 +26,7 @@ CORE = {
     "routing",
     "logs",
     "ratelimit",
+    "health",
 }
 DOMAINS = (
     "auth",
