@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 
 from contactdesk import __version__
@@ -64,12 +65,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         await app.state.db.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with their assets served from the installed fastapi-offline package,
+    # not a CDN: they work on a network without internet access.
+    app = FastAPIOffline(
         title="contactdesk",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        # No validator badge (Swagger UI would fetch it from validator.swagger.io).
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.db = Database(settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -423,11 +424,21 @@ def test_openapi_describes_authentication_and_health(openapi: dict[str, Any]) ->
     assert {"200", "503"} <= set(ready["responses"])
 
 
-def test_docs_page(server: Server) -> None:
-    response = httpx.get(f"{server.base_url}/docs", timeout=10)
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_work_offline(server: Server, page: str) -> None:
+    """The docs pages name no outside host: their assets come from the server itself."""
+    response = httpx.get(f"{server.base_url}{page}", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+    assert not re.findall(r"(?:https?:)?//[\w.-]+", response.text), response.text
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", response.text)
+    assert any(a.endswith(".js") for a in assets), assets
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        served = httpx.get(f"{server.base_url}{asset}", timeout=10)
+        assert served.status_code == 200, asset
+        assert served.content
 
 
 async def test_readyz_503_when_database_unreachable_healthz_still_200() -> None:
