@@ -16,6 +16,7 @@ from contactdesk.actions.imports import running as importing
 from contactdesk.auth.caller import CredentialCache
 from contactdesk.config import Settings, get_settings
 from contactdesk.db import Database
+from contactdesk.dbfaults import DatabaseFaults
 from contactdesk.dialects import DIALECTS, mount_dialects
 from contactdesk.errors import install_error_handlers
 from contactdesk.gate import GateStats, RequestGate
@@ -81,6 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     install_error_handlers(app)
     mount_dialects(app)
+    # Innermost: a statement timeout answers 503; a read on a dropped connection runs again.
+    app.add_middleware(
+        DatabaseFaults,
+        database=lambda: app.state.db,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
     gate = GateStats()
     app.state.readiness = Readiness(app.state.db, gate, settings.ready_max_waiting)
     app.add_middleware(RequestGate, limit=settings.max_concurrent_requests, stats=gate)

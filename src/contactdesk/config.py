@@ -30,6 +30,21 @@ class Settings(BaseSettings):
         "below the server's max_connections.",
     )
     db_max_overflow: int = Field(8, description="Extra PostgreSQL connections for bursts.")
+    statement_timeout_ms: int = Field(
+        5000,
+        description="Longest a statement of the service may run (PostgreSQL's "
+        "statement_timeout; on SQLite a progress handler); a request that hits it gets 503. "
+        "0: no limit. Migrations are not limited.",
+        ge=0,
+    )
+    db_connect_timeout_seconds: float = Field(
+        5.0, description="Longest a new database connection may take to open.", gt=0
+    )
+    db_application_name: str = Field(
+        "contactdesk",
+        description="PostgreSQL application_name of the service's connections (pg_stat_activity).",
+        max_length=63,
+    )
     sqlite_busy_timeout_ms: int = Field(
         30_000, description="How long a SQLite writer waits for the write lock."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
@@ -26,12 +27,12 @@ from sqlalchemy.orm import DeclarativeBase
 
 from contactdesk.config import Settings
 from contactdesk.driver import (
-    PG_SERVER_SETTINGS,
     ReadConnection,
     ReadPool,
     RowsFetcher,
     ThreadWriter,
     WriteConnection,
+    pg_server_settings,
 )
 
 try:
@@ -97,7 +98,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             # hot statements are a dozen or so.
             connect_args={"cached_statements": 32},
         )
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, settings.statement_timeout_ms)
         return engine
     return create_async_engine(
         url,
@@ -108,7 +109,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,
         # Short queries from many connections at once: parallel workers and JIT compilation
         # cost more to start than they save, and take the cores the other requests need.
-        connect_args={"server_settings": PG_SERVER_SETTINGS},
+        connect_args={
+            "server_settings": pg_server_settings(
+                settings.statement_timeout_ms, settings.db_application_name
+            ),
+            "timeout": settings.db_connect_timeout_seconds,
+        },
     )
 
 
@@ -128,7 +134,30 @@ def register_sqlite_functions(dbapi_connection: Any) -> None:
     dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
 
 
-def _configure_sqlite(engine: AsyncEngine | sa.Engine, busy_timeout_ms: int) -> None:
+# SQLite's statement timeout: a progress handler called every this many virtual machine
+# instructions (a few microseconds apart).
+PROGRESS_INSTRUCTIONS = 1000
+
+
+class _StatementDeadline:
+    """SQLite has no statement timeout: a trace callback (called as each statement starts)
+    sets a deadline, and a progress handler interrupts the statement past it (sqlite3 then
+    raises OperationalError("interrupted")). Both run in the connection's own thread."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout = timeout_ms / 1000
+        self.deadline = float("inf")
+
+    def started(self, _sql: str) -> None:
+        self.deadline = time.monotonic() + self.timeout
+
+    def progress(self) -> int:
+        return 1 if time.monotonic() > self.deadline else 0
+
+
+def _configure_sqlite(
+    engine: AsyncEngine | sa.Engine, busy_timeout_ms: int, statement_timeout_ms: int = 0
+) -> None:
     target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(target, "connect")
@@ -142,6 +171,17 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine, busy_timeout_ms: int) -> 
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=FULL")  # a committed contact survives power loss
         cursor.close()
+        # After the PRAGMAs: the connection's own setup is never interrupted.
+        if statement_timeout_ms > 0:
+            deadline = _StatementDeadline(statement_timeout_ms)
+            if hasattr(dbapi_connection, "run_async"):  # aiosqlite, through SQLAlchemy
+                dbapi_connection.run_async(lambda c: c.set_trace_callback(deadline.started))
+                dbapi_connection.run_async(
+                    lambda c: c.set_progress_handler(deadline.progress, PROGRESS_INSTRUCTIONS)
+                )
+            else:
+                dbapi_connection.set_trace_callback(deadline.started)
+                dbapi_connection.set_progress_handler(deadline.progress, PROGRESS_INSTRUCTIONS)
 
     @event.listens_for(target, "begin")
     def _on_begin(conn: sa.Connection) -> None:
@@ -163,7 +203,7 @@ def _sqlite_thread_engine(settings: Settings, connections: int) -> sa.Engine:
         hide_parameters=True,
         connect_args={"cached_statements": 32},
     )
-    _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+    _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, settings.statement_timeout_ms)
     return engine
 
 
@@ -221,7 +261,14 @@ class Database:
         if self.engine.dialect.name == "postgresql":
             plain = make_url(settings.database_url).set(drivername="postgresql")
             dsn = plain.render_as_string(hide_password=False)
-        self.reads = ReadPool(self.engine, dsn, settings.db_pool_size, threads)
+        self.reads = ReadPool(
+            self.engine,
+            dsn,
+            settings.db_pool_size,
+            threads,
+            pg_server_settings(settings.statement_timeout_ms, settings.db_application_name),
+            settings.db_connect_timeout_seconds,
+        )
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
@@ -264,6 +311,12 @@ class Database:
                 yield writer
             finally:
                 await writer.close()
+
+    async def recover(self) -> None:
+        """After the database dropped connections (a restart, a terminated backend): the
+        pools' connections are replaced as they are next used."""
+        await self.reads.expire()
+        await self.engine.dispose()
 
     async def dispose(self) -> None:
         await self.reads.close()

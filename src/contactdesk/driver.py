@@ -32,6 +32,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 # Server settings of every PostgreSQL connection the service opens (db.create_engine too).
 PG_SERVER_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
 
+
+def pg_server_settings(
+    statement_timeout_ms: int, application_name: str = "contactdesk"
+) -> dict[str, str]:
+    """The session settings of the service's PostgreSQL connections: PG_SERVER_SETTINGS, the
+    statement timeout (0: none) and the application name."""
+    return {
+        **PG_SERVER_SETTINGS,
+        "statement_timeout": str(int(statement_timeout_ms)),
+        "application_name": application_name,
+    }
+
+
 # The pool of connections that plan for the arguments (searches, filters) holds this share of
 # db_pool_size (at least 2) per process.
 PLANNED_POOL_SHARE = 4
@@ -510,8 +523,12 @@ class ReadPool:
         dsn: str | None,
         size: int,
         threads: tuple[sa.Engine, ThreadPoolExecutor] | None = None,
+        server_settings: dict[str, str] | None = None,
+        connect_timeout: float = 5.0,
     ) -> None:
         self.engine = engine
+        self.server_settings = server_settings or PG_SERVER_SETTINGS
+        self.connect_timeout = connect_timeout
         self.backend = engine.dialect.name
         self.database = str(engine.url)
         self.dsn = dsn
@@ -526,6 +543,7 @@ class ReadPool:
             min_size=0,
             max_size=size,
             server_settings=settings,
+            timeout=self.connect_timeout,
             connection_class=_NoReset,
             record_class=Record,
             init=_json_as_bytes,
@@ -533,7 +551,7 @@ class ReadPool:
 
     async def _asyncpg_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            pool = self._create_pool(self.size, PG_SERVER_SETTINGS)
+            pool = self._create_pool(self.size, self.server_settings)
             await pool
             if self._pool is None:
                 self._pool = pool
@@ -545,7 +563,7 @@ class ReadPool:
         if self._planned is None:
             pool = self._create_pool(
                 max(2, self.size // PLANNED_POOL_SHARE),
-                {**PG_SERVER_SETTINGS, "plan_cache_mode": "force_custom_plan"},
+                {**self.server_settings, "plan_cache_mode": "force_custom_plan"},
             )
             await pool
             if self._planned is None:
@@ -600,6 +618,13 @@ class ReadPool:
                         raise
         finally:
             await pool.release(raw)
+
+    async def expire(self) -> None:
+        """Replace the pools' connections as they are next used (the server dropped them:
+        a restart, a terminated backend)."""
+        for pool in (self._pool, self._planned):
+            if pool is not None:
+                await pool.expire_connections()
 
     async def close(self) -> None:
         if self._pool is not None:

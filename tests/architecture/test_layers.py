@@ -27,6 +27,7 @@ CORE = {
     "logs",
     "ratelimit",
     "health",
+    "dbfaults",
 }
 DOMAINS = (
     "auth",
