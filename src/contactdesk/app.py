@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
@@ -23,6 +26,8 @@ from contactdesk.gate import GateStats, RequestGate
 from contactdesk.health import Readiness
 from contactdesk.limits import Limits, install
 from contactdesk.logs import RequestLog
+from contactdesk.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from contactdesk.metrics import DB_IN_USE, exposition, process_ended
 from contactdesk.ratelimit import RateLimit
 from contactdesk.responses import OrjsonResponse
 from contactdesk.webhooks.dispatcher import running as dispatching
@@ -63,8 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.dispatcher = await stack.enter_async_context(
                     dispatching(app.state.db, settings)
                 )
-            yield
+            sampler = asyncio.ensure_future(_sample_pools(app.state.db))
+            try:
+                yield
+            finally:
+                sampler.cancel()
         await app.state.db.dispose()
+        process_ended()
 
     # /docs and /redoc with their assets served from the installed fastapi-offline package,
     # not a CDN: they work on a network without internet access.
@@ -107,6 +117,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return OrjsonResponse({"status": "ok"})
 
     @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        responses={
+            200: {
+                "description": "The Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            401: {"description": "CONTACTDESK_METRICS_TOKEN is set and was not sent"},
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        """Requests by route and status, latency by route, the request gate, database
+        connections in use, rate-limit refusals, webhook deliveries and backlog
+        (contactdesk.metrics). With CONTACTDESK_METRICS_TOKEN set: `Authorization: Bearer
+        <token>`."""
+        token = settings.metrics_token
+        if token:
+            sent = request.headers.get("authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return OrjsonResponse({"error": "Invalid metrics token"}, status_code=401)
+        backlog = await _webhook_backlog(request.app.state.db)
+        return Response(exposition(backlog), media_type=METRICS_CONTENT_TYPE)
+
+    @app.get(
         "/readyz",
         tags=["operations"],
         summary="Readiness: the database answers and the process is not saturated",
@@ -126,3 +161,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return OrjsonResponse({"status": "ok"})
 
     return app
+
+
+POOL_SAMPLE_SECONDS = 1.0
+
+
+async def _sample_pools(db: Database) -> None:
+    """contactdesk_db_connections_in_use, every second, from this process's pools."""
+    while True:
+        for pool, in_use in db.connections_in_use().items():
+            DB_IN_USE.labels(pool).set(in_use)
+        await asyncio.sleep(POOL_SAMPLE_SECONDS)
+
+
+async def _webhook_backlog(db: Database) -> int | None:
+    """Deliveries waiting to be sent, over every account (an operator's figure); None when
+    the database does not answer within a second."""
+    try:
+        async with asyncio.timeout(1.0), db.engine.connect() as connection:
+            found = await connection.execute(
+                sa.text("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+            )
+            return int(found.scalar_one())
+    except Exception:  # a scrape still answers with the process's own figures
+        return None

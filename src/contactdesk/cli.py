@@ -9,9 +9,11 @@ import ctypes
 import ctypes.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -36,6 +38,7 @@ from contactdesk.config import get_settings
 from contactdesk.db import Database
 from contactdesk.logs import configure as configure_logging
 from contactdesk.logs import logging_config
+from contactdesk.metrics import MULTIPROCESS_ENV
 from contactdesk.migrations import runner
 from contactdesk.models import (
     AccessToken,
@@ -145,6 +148,11 @@ def serve(
         # The workers build their settings from the environment (create_app()).
         os.environ["CONTACTDESK_DISPATCHER"] = "false"
         get_settings.cache_clear()
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        # Each worker writes its metrics in this directory; a scrape sums them (metrics.py).
+        metrics_dir = tempfile.mkdtemp(prefix="contactdesk-metrics-")
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
     child = None
     if get_settings().importer:
         # Imports run in a process of their own, at a lower priority, not in the workers:
@@ -173,6 +181,8 @@ def serve(
                 child.wait(35)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

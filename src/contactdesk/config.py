@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         "raise it when the database is remote or has cores of its own.",
         ge=0,
     )
+    metrics_token: str | None = Field(
+        None,
+        description="When set, GET /metrics requires Authorization: Bearer <this token>.",
+    )
     ready_max_waiting: int = Field(
         50,
         description="/readyz answers 503 while more requests than this wait at the request "

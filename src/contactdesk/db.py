@@ -312,6 +312,13 @@ class Database:
             finally:
                 await writer.close()
 
+    def connections_in_use(self) -> dict[str, int]:
+        """Connections checked out of this process's pools, by pool."""
+        pool = self.engine.pool
+        used = {"engine": pool.checkedout() if isinstance(pool, sa.pool.QueuePool) else 0}
+        used.update(self.reads.in_use())
+        return used
+
     async def recover(self) -> None:
         """After the database dropped connections (a restart, a terminated backend): the
         pools' connections are replaced as they are next used."""

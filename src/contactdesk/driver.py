@@ -619,6 +619,14 @@ class ReadPool:
         finally:
             await pool.release(raw)
 
+    def in_use(self) -> dict[str, int]:
+        """Connections checked out of the asyncpg pools (PostgreSQL)."""
+        used = {}
+        for name, pool in (("reads", self._pool), ("planned", self._planned)):
+            if pool is not None:
+                used[name] = pool.get_size() - pool.get_idle_size()
+        return used
+
     async def expire(self) -> None:
         """Replace the pools' connections as they are next used (the server dropped them:
         a restart, a terminated backend)."""

@@ -4,7 +4,8 @@
   one JSON object a line on stderr (python-json-logger), or plain text with
   `CONTACTDESK_LOG_FORMAT=text`. `serve` hands the same configuration to uvicorn, so every
   worker logs alike.
-* `RequestLog`, the outermost middleware, gives every request an id: the client's
+* `RequestLog`, the outermost middleware, records each request's metrics (contactdesk.metrics)
+  and gives every request an id: the client's
   `X-Request-Id` when it is 1-128 characters of letters, digits and `._:-`, else a new one;
   it is returned in `X-Request-Id` on every response. When the response is done it logs
   `request` with: request_id, method, route (the route's template, `/api/v2/accounts/
@@ -31,6 +32,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contactdesk.config import Settings
+from contactdesk.metrics import observe_request
 
 log = logging.getLogger("contactdesk.requests")
 errors = logging.getLogger("contactdesk.errors")
@@ -176,15 +178,18 @@ class RequestLog:
     def _log(
         self, scope: Scope, state: dict[str, Any], request_id: str, status: int, started: float
     ) -> None:
+        seconds = time.perf_counter() - started
+        route = self.route_of(scope)
+        observe_request(route, scope["method"], status, seconds)
         if not log.isEnabledFor(logging.INFO):
             return
         caller = state.get("caller")
         fields: dict[str, Any] = {
             "request_id": request_id,
             "method": scope["method"],
-            "route": self.route_of(scope),
+            "route": route,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(seconds * 1000, 2),
             "account_id": getattr(caller, "account_id", None),
             "credential": getattr(caller, "credential", None),
         }

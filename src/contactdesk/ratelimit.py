@@ -39,6 +39,7 @@ from limits.aio.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contactdesk.config import Settings
+from contactdesk.metrics import RATE_LIMITED
 from contactdesk.transport import refusal
 
 log = logging.getLogger("contactdesk.ratelimit")
@@ -159,7 +160,10 @@ def _describe(item: RateLimitItem) -> str:
     return f"{item.amount} per {'' if item.multiples == 1 else f'{item.multiples} '}{unit}"
 
 
-async def _refuse(send: Send, item: RateLimitItem, stats: WindowStats, what: str) -> None:
+async def _refuse(
+    send: Send, item: RateLimitItem, stats: WindowStats, what: str, limit: str
+) -> None:
+    RATE_LIMITED.labels(limit).inc()
     retry = max(1, math.ceil(stats.reset_time - time.time()))
     headers, body = refusal(
         429, f"Rate limit exceeded: {what} ({_describe(item)}); retry in {retry} s", close=False
@@ -193,13 +197,17 @@ class RateLimit:
                 headers = limit_headers(failures, stats)
             elif not await self.limiter.allows(failures, f"auth-failures:{ip}"):
                 stats = await self.limiter.stats(failures, f"auth-failures:{ip}")
-                await _refuse(send, failures, stats, "too many failed authentications")
+                await _refuse(
+                    send, failures, stats, "too many failed authentications", "auth_failures"
+                )
                 return
         if credential is not None and self.per_credential is not None:
             item = self.per_credential
             allowed, stats = await self.limiter.hit(item, f"credential:{credential.hex()}")
             if not allowed:
-                await _refuse(send, item, stats, "too many requests with these credentials")
+                await _refuse(
+                    send, item, stats, "too many requests with these credentials", "credential"
+                )
                 return
             headers = limit_headers(item, stats)
 

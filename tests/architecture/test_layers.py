@@ -28,6 +28,7 @@ CORE = {
     "ratelimit",
     "health",
     "dbfaults",
+    "metrics",
 }
 DOMAINS = (
     "auth",

@@ -36,6 +36,7 @@ from contactdesk.config import Settings
 from contactdesk.db import Database
 from contactdesk.events import feed
 from contactdesk.limits import limits
+from contactdesk.metrics import DELIVERIES
 from contactdesk.webhooks.signing import signed_headers
 from contactdesk.webhooks.urls import destination_problem
 
@@ -286,6 +287,7 @@ class Dispatcher:
         else:
             delay = self.schedule[attempts - 1] * random.uniform(0.9, 1.1)
             status, next_at = "pending", now + int(delay * 1000)
+        DELIVERIES.labels("retrying" if status == "pending" else status).inc()
         return {
             "id": due.id,
             "status": status,
