@@ -131,7 +131,11 @@ def start_service(env: dict[str, str], workers: int) -> Server:
 def serving_pid(server: Server) -> int:
     """The process that serves requests: the worker, or with --workers 1 (uvicorn runs in the
     process itself) the server."""
-    children = descendants(server.process.pid)
+    children = [
+        pid
+        for pid in descendants(server.process.pid)
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    ]  # uvicorn's workers, not serve's import worker (`contactdesk worker`)
     return children[-1] if children else server.process.pid
 
 

@@ -27,7 +27,13 @@ from contactdesk.health import Readiness
 from contactdesk.limits import Limits, install
 from contactdesk.logs import RequestLog
 from contactdesk.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from contactdesk.metrics import DB_IN_USE, exposition, process_ended
+from contactdesk.metrics import (
+    DB_IN_USE,
+    GATE_WAITING,
+    GATE_WORKING,
+    exposition,
+    process_ended,
+)
 from contactdesk.ratelimit import RateLimit
 from contactdesk.responses import OrjsonResponse
 from contactdesk.webhooks.dispatcher import running as dispatching
@@ -68,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.dispatcher = await stack.enter_async_context(
                     dispatching(app.state.db, settings)
                 )
-            sampler = asyncio.ensure_future(_sample_pools(app.state.db))
+            sampler = asyncio.ensure_future(_sample(app.state.db, gate))
             try:
                 yield
             finally:
@@ -166,11 +172,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 POOL_SAMPLE_SECONDS = 1.0
 
 
-async def _sample_pools(db: Database) -> None:
-    """contactdesk_db_connections_in_use, every second, from this process's pools."""
+async def _sample(db: Database, gate: GateStats) -> None:
+    """The gauges of this process, every second: connections in use, the request gate."""
     while True:
         for pool, in_use in db.connections_in_use().items():
             DB_IN_USE.labels(pool).set(in_use)
+        GATE_WORKING.set(gate.working)
+        GATE_WAITING.set(gate.waiting)
         await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
 

@@ -37,7 +37,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contactdesk.limits import limits
-from contactdesk.metrics import GATE_WAITING, GATE_WORKING
 from contactdesk.transport import send_refusal
 
 # Never queued: a health check must answer while the service is busy.
@@ -104,23 +103,19 @@ class RequestGate:
         waited = slots.locked()
         if waited:
             stats.waiting += 1
-            GATE_WAITING.inc()
             try:
                 await slots.acquire()
             finally:
                 stats.waiting -= 1
-                GATE_WAITING.dec()
         else:
             await slots.acquire()
         stats.working += 1
-        GATE_WORKING.inc()
         if waited:
             # It waited: its client may have left meanwhile (a load generator stopped, a
             # client timed out). Work for nobody would hold up the requests behind it.
             present = await _still_there(original, receive)
             if present is None:
                 stats.working -= 1
-                GATE_WORKING.dec()
                 slots.release()
                 return
             receive = present
@@ -131,7 +126,6 @@ class RequestGate:
             if not released:
                 released = True
                 stats.working -= 1
-                GATE_WORKING.dec()
                 slots.release()
 
         async def gated_send(message: Message) -> None:

@@ -21,11 +21,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import logging.config
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -65,7 +66,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     level = settings.log_level.upper()
     if settings.log_format == "json":
         formatter: dict[str, Any] = {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
             "fmt": JSON_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             "timestamp": False,
@@ -96,6 +97,12 @@ def configure(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+# A new request id: 16 random hex digits of the process, then a counter (unique across
+# processes and machines without a random draw per request).
+_PROCESS = secrets.token_hex(8)
+_NEXT = itertools.count()
+
+
 def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
@@ -103,7 +110,7 @@ def request_id_of(scope: Scope) -> str:
             if REQUEST_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return f"{_PROCESS}{next(_NEXT):016x}"
 
 
 def _client_ip(scope: Scope) -> str | None:

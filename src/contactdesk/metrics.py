@@ -7,7 +7,7 @@
   `contactdesk_request_duration_seconds{route}` (a histogram), recorded with the request's
   log line (contactdesk.logs): `route` is the route's template, `none` when no route matched;
 - `contactdesk_gate_working`, `contactdesk_gate_waiting`: requests holding a slot of the
-  request gate, and waiting for one;
+  request gate, and waiting for one, sampled every second;
 - `contactdesk_db_connections_in_use{pool}`: database connections checked out, sampled every
   second (`engine`: SQLAlchemy's pool; `reads`, `planned`: the asyncpg pools of the hot path);
 - `contactdesk_rate_limited_total{limit}`: refusals by the rate limits (`credential`,
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -79,10 +80,24 @@ DELIVERIES = Counter(
 )
 
 
+# The labelled children, looked up once per label set (labels() costs more than inc()).
+# Bounded: routes and methods are the application's, statuses a few dozen.
+_counters: dict[tuple[str, str, int], Any] = {}
+_histograms: dict[str, Any] = {}
+
+
 def observe_request(route: str | None, method: str, status: int, seconds: float) -> None:
     template = route or "none"
-    REQUESTS.labels(template, method, str(status)).inc()
-    LATENCY.labels(template).observe(seconds)
+    counter = _counters.get((template, method, status))
+    if counter is None:
+        counter = _counters[(template, method, status)] = REQUESTS.labels(
+            template, method, str(status)
+        )
+    histogram = _histograms.get(template)
+    if histogram is None:
+        histogram = _histograms[template] = LATENCY.labels(template)
+    counter.inc()
+    histogram.observe(seconds)
 
 
 class _Backlog(Collector):

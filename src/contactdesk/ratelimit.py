@@ -13,7 +13,9 @@
   or for a request without credentials the IP's failure limit. A refusal is 429 with
   `Retry-After` (seconds) and `{"error": ...}`.
 
-The algorithm and the storage are the `limits` library's (a sliding window counter). The
+The algorithm and the storage are the `limits` library's: fixed windows (a window starts with
+its first request; X-RateLimit-Reset is its end). Its sliding window counter cost twice as
+much a request (12 against 6.6 µs in memory), on every request of the hot path. The
 state lives in the process's memory, or in Redis when `settings.redis_url` is set, so that
 every process and machine shares one limit. When Redis fails (an error or 0.5 s without an
 answer), the process limits on its own in memory, logs it once, and tries Redis again after
@@ -35,7 +37,7 @@ from typing import Any
 from limits import RateLimitItem, WindowStats
 from limits import parse as parse_rate
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import RateLimiter, SlidingWindowCounterRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, RateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contactdesk.config import Settings
@@ -48,6 +50,7 @@ API_PREFIX = "/api/"
 RETRY_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 0.5
 CREDENTIAL_HEADERS = (b"authorization", b"api_access_token")
+FAILING_MAX = 100_000  # addresses remembered as failing lately, per process
 
 
 def rate_of(text: str) -> RateLimitItem | None:
@@ -75,7 +78,7 @@ class Limiter:
     in memory."""
 
     def __init__(self, redis_url: str | None) -> None:
-        self.memory: RateLimiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self.memory: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
         self.shared: RateLimiter | None = None
         self.redis_down_until = 0.0
         if redis_url:
@@ -87,7 +90,7 @@ class Limiter:
                 connect_timeout=REDIS_TIMEOUT_SECONDS,
                 stream_timeout=REDIS_TIMEOUT_SECONDS,
             )
-            self.shared = SlidingWindowCounterRateLimiter(storage)
+            self.shared = FixedWindowRateLimiter(storage)
 
     def _current(self) -> RateLimiter:
         if self.shared is not None and time.monotonic() >= self.redis_down_until:
@@ -122,6 +125,9 @@ class Limiter:
 
     async def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
         """Count one request; whether it is allowed, and the window afterwards."""
+        if self.shared is None:  # the hot path of a process on its own: no indirection
+            memory = self.memory
+            return await memory.hit(item, key), await memory.get_window_stats(item, key)
 
         async def work(limiter: RateLimiter) -> tuple[bool, WindowStats]:
             allowed = await limiter.hit(item, key)
@@ -182,6 +188,28 @@ class RateLimit:
         self.failures = rate_of(settings.auth_failure_rate_limit)
         self.limiter = Limiter(settings.redis_url)
         self.on = self.per_credential is not None or self.failures is not None
+        # Addresses this process answered 401 within the failure limit's window (monotonic
+        # time of the last): only their requests are checked against it, which spares every
+        # other request a look at the storage. Bounded: entries older than the window go.
+        self.failing: dict[str, float] = {}
+        self.window = self.failures.get_expiry() if self.failures is not None else 0
+
+    def _failed_lately(self, ip: str) -> bool:
+        last = self.failing.get(ip)
+        if last is None:
+            return False
+        if time.monotonic() - last > self.window:
+            del self.failing[ip]
+            return False
+        return True
+
+    def _remember_failure(self, ip: str) -> None:
+        now = time.monotonic()
+        if len(self.failing) >= FAILING_MAX:
+            self.failing = {a: t for a, t in self.failing.items() if now - t <= self.window}
+            if len(self.failing) >= FAILING_MAX:
+                self.failing.pop(next(iter(self.failing)))
+        self.failing[ip] = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.on or scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
@@ -195,7 +223,9 @@ class RateLimit:
             if credential is None:
                 stats = await self.limiter.stats(failures, f"auth-failures:{ip}")
                 headers = limit_headers(failures, stats)
-            elif not await self.limiter.allows(failures, f"auth-failures:{ip}"):
+            elif self._failed_lately(ip) and not await self.limiter.allows(
+                failures, f"auth-failures:{ip}"
+            ):
                 stats = await self.limiter.stats(failures, f"auth-failures:{ip}")
                 await _refuse(
                     send, failures, stats, "too many failed authentications", "auth_failures"
@@ -215,6 +245,7 @@ class RateLimit:
             if message["type"] == "http.response.start":
                 extra = headers
                 if message["status"] == 401 and failures is not None:
+                    self._remember_failure(ip)
                     _, stats = await self.limiter.hit(failures, f"auth-failures:{ip}")
                     if credential is None:
                         extra = limit_headers(failures, stats)
