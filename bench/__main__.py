@@ -82,13 +82,16 @@ class Server:
     url = ""  # scheme, host and port, once it serves
 
     def __init__(self, command: list[str], env: dict[str, str], health: str) -> None:
+        # BENCH_SERVER_LOG=path keeps the servers' output (appended), to read after a run.
+        log_path = os.environ.get("BENCH_SERVER_LOG")
+        output: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             command,
             env=env,
             cwd=ROOT,
             start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
         )
         wait_ready(health)
 

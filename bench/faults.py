@@ -9,6 +9,8 @@ machine). Afterwards:
 
 - every create answered 200 is in the database (its email is found);
 - no request took longer than `--timeout` (default 15 s) or got no answer;
+- no answer is a 5xx other than 503 (a request that meets the database down is told to
+  retry, never answered 500);
 - in the last quarter (after both faults) every request is answered 2xx;
 - the counts by phase and status are printed, and written to `--out`.
 
@@ -191,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     slowest = max((took for *_, took in results), default=0.0)
     unanswered = sum(1 for _, _, status, _ in results if status == -1)
     last = [status for sent, _, status, _ in results if sent >= 3 * quarter]
+    internal = sum(1 for _, _, status, _ in results if status >= 500 and status != 503)
     checks = {
         "acknowledged writes present": (present, len(acknowledged), present == len(acknowledged)),
+        "answers 5xx other than 503": (internal, 0, internal == 0),
         "slowest request seconds": (round(slowest, 2), args.timeout, slowest < args.timeout),
         "requests without an answer": (unanswered, 0, unanswered == 0),
         "errors in the last quarter": (

@@ -63,7 +63,11 @@ def connection_lost(error: BaseException) -> bool:
             asyncpg.ConnectionDoesNotExistError
             | asyncpg.CannotConnectNowError
             | asyncpg.PostgresConnectionError
-            | ConnectionError,
+            # a pooled connection left mid-operation when the server went away
+            | asyncpg.InternalClientError
+            # connecting: refused, reset, "Multiple exceptions" of several addresses, timed out
+            | OSError
+            | TimeoutError,
         ):
             return True
         if getattr(e, "sqlstate", None) in GONE:
