@@ -3,7 +3,8 @@ error and no memory growth.
 
 Against `contactdesk serve --workers 2` on the data of `python -m bench`, an open-model
 client sends `--rate` requests a second (default 500) for `--minutes` (default 30): list
-pages (30 %), shows (20 %), searches (10 %), filters (10 %), creates (15 %) and updates
+pages (30 %), shows (20 %), searches for one contact's email (2 %: each costs PostgreSQL tens
+of milliseconds for its count), filters (18 %), creates (15 %) and updates
 (15 %, a custom attribute on a contact the soak created). Every 10 s it samples each server
 worker's RSS. It reports the requests by kind and status, p50 and p99 by minute, and RSS
 over time; the checks: no request answered other than 2xx (none unanswered within 10 s),
@@ -86,9 +87,14 @@ async def soak(
                 kind = "show"
                 contact = rng.randint(bench.min_id, bench.max_id)
                 request = session.get(f"{v2}/contacts/{contact}")
-            elif draw < 0.60:
+            elif draw < 0.52:
                 kind = "search"
-                request = session.get(f"{v2}/contacts/search", params={"q": "smith"})
+                # A search for one contact (by its email), as a support agent makes: a term
+                # matching thousands of contacts is counted again after every write (each
+                # create moves the account's generation), which is the figures' business
+                # (docs/performance.md), not the soak's.
+                term = rng.choice(bench.sample_emails)
+                request = session.get(f"{v2}/contacts/search", params={"q": term})
             elif draw < 0.70:
                 kind = "filter"
                 email = rng.choice(bench.sample_emails)

@@ -8,6 +8,7 @@ import gc
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -35,7 +36,7 @@ from contactdesk.metrics import (
     process_ended,
 )
 from contactdesk.ratelimit import RateLimit
-from contactdesk.responses import OrjsonResponse
+from contactdesk.responses import BODY_SCHEMAS, OrjsonResponse
 from contactdesk.webhooks.dispatcher import running as dispatching
 
 DESCRIPTION = """\
@@ -93,6 +94,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No validator badge (Swagger UI would fetch it from validator.swagger.io).
         swagger_ui_parameters={"validatorUrl": None},
     )
+    document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the models request bodies refer to in its components."""
+        if app.openapi_schema is None:
+            schema = document()
+            known = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, body_schema in BODY_SCHEMAS.items():
+                known.setdefault(name, body_schema)
+        return app.openapi_schema or document()
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)

@@ -42,11 +42,19 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: described[status] for status in (401, 403, *statuses)}
 
 
+# The schemas request bodies refer to (a body model's nested models), for the document's
+# components (app.py adds them): a body's own "$defs" cannot be resolved from the document.
+BODY_SCHEMAS: dict[str, Any] = {}
+
+
 def request_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
-    """openapi_extra for a route that parses its own JSON body: the body's schema."""
+    """openapi_extra for a route that parses its own JSON body: the body's schema, its nested
+    models referred to in #/components/schemas."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    BODY_SCHEMAS.update(schema.pop("$defs", {}))
     return {
         "requestBody": {
             "required": required,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": schema}},
         }
     }

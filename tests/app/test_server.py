@@ -7,6 +7,7 @@ test database and stops it at the end of the session, whatever the tests did.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -410,6 +411,17 @@ def test_openapi_lists_every_route(openapi: dict[str, Any], prefix: str) -> None
     assert "include_contact_inboxes" in _parameters(
         paths[prefix + "/contacts/{contact_id}"]["get"], "query"
     )
+
+
+def test_openapi_references_resolve(openapi: dict[str, Any]) -> None:
+    """Every $ref of the document points into its components (a body's nested models too)."""
+    text = json.dumps(openapi)
+    assert "#/$defs/" not in text
+    referred = set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+    assert referred
+    assert referred <= set(openapi["components"]["schemas"])
+    for name in ("FilterCondition", "BulkLabels"):
+        assert name in openapi["components"]["schemas"]
 
 
 def test_openapi_describes_authentication_and_health(openapi: dict[str, Any]) -> None:
