@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -87,6 +88,9 @@ class ValidationErrorBody(BaseModel):
     conflicting_contact_id: int | None = None
 
 
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head"})
+
+
 def json_response(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
         content=orjson.dumps(body),
@@ -101,12 +105,42 @@ async def _app_error_handler(_request: Request, exc: Exception) -> Response:
     return json_response(exc.status_code, exc.body(), exc.headers)
 
 
-async def _http_error_handler(_request: Request, exc: Exception) -> Response:
+def allowed_methods(request: Request) -> str | None:
+    """The methods the request's path answers (from the OpenAPI document, whose paths are
+    every route's template), as an Allow header; None when no route has the path."""
+    app = request.app
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi()["paths"].items():
+            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+            methods = {m.upper() for m in operations if m in HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            table.append((pattern, methods))
+        app.state.allow_table = table
+    found: set[str] = set()
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            found |= methods
+    if not found:
+        return None
+    return ", ".join(sorted(found | {"OPTIONS"}))
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return json_response(404, {"error": NOT_FOUND_MESSAGE})
     if exc.status_code == 405:
-        return json_response(405, {"error": "Method not allowed"}, dict(exc.headers or {}))
+        allow = allowed_methods(request)
+        headers = dict(exc.headers or {})
+        if allow is not None:
+            headers["Allow"] = allow
+            if request.method == "OPTIONS":
+                # What the path answers, for a client that asks (no body).
+                return Response(status_code=204, headers=headers)
+        return json_response(405, {"error": "Method not allowed"}, headers)
     return json_response(exc.status_code, {"error": str(exc.detail)}, dict(exc.headers or {}))
 
 

@@ -1,6 +1,7 @@
 """/healthz and /readyz (issue 13, item 5): readiness checks the database at most one
 connection at a time whatever the request rate, and fails while the request gate is
-saturated; neither waits at the gate or counts against a rate limit."""
+saturated; neither waits at the gate or counts against a rate limit. And OPTIONS (item 7):
+204 with an Allow header naming every method of the path, as a 405 does."""
 
 from __future__ import annotations
 
@@ -59,3 +60,20 @@ async def test_readyz_503_while_the_gate_is_saturated(
     assert "saturated" in saturated.json()["error"]
     assert live.status_code == 200
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_options_and_405_name_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    for path, methods in (
+        ("/api/v2/accounts/contacts", "GET, HEAD, OPTIONS, POST"),
+        ("/api/v2/accounts/contacts/12", "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"),
+        ("/api/v1/accounts/3/contacts/12/labels", "GET, HEAD, OPTIONS, POST"),
+    ):
+        options = await client.options(path)
+        assert options.status_code == 204, path
+        assert options.headers["allow"] == methods
+        assert options.content == b""
+        refused = await client.request("TRACE", path)
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == methods
+        assert refused.json() == {"error": "Method not allowed"}
+    assert (await client.options("/no/such/path")).status_code == 404
