@@ -407,7 +407,7 @@ def demo(
         f"  access token: {creds['access_token']}   (v1, Chatwoot dialect)",
         f"  api key:      {creds['api_key']}",
         f"  api secret:   {creds['api_secret']}   (v2, LiveDesk dialect)",
-        f"  key scopes:   {','.join(creds['scopes'])}   (the access token is an administrator's)",
+        f"  key scopes:   {','.join(creds['scopes'])}   (v2; the v1 token is an administrator's)",
         "",
         "Try it (with `contactdesk serve` running):",
         f"  curl -s -X POST {base}/api/v2/accounts/contacts -H 'Authorization: Basic {basic}' "
