@@ -28,7 +28,6 @@ not checked: the routes check it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -42,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contactdesk.config import Settings
 from contactdesk.metrics import RATE_LIMITED
+from contactdesk.security import digest
 from contactdesk.transport import refusal
 
 log = logging.getLogger("contactdesk.ratelimit")
@@ -59,13 +59,13 @@ def rate_of(text: str) -> RateLimitItem | None:
     return None if text == "0" else parse_rate(text)
 
 
-def credential_of(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+def credential_of(headers: list[tuple[bytes, bytes]]) -> str | None:
     """A digest of the credentials the request carries (whichever header), or None."""
     found = [value.strip() for name, value in headers if name in CREDENTIAL_HEADERS]
     found = [value for value in found if value]
     if not found:
         return None
-    return hashlib.sha256(b"\0".join(sorted(found))).digest()
+    return digest(b"\0".join(sorted(found)).decode("latin-1"))
 
 
 def client_ip(scope: Scope) -> str:
@@ -233,7 +233,7 @@ class RateLimit:
                 return
         if credential is not None and self.per_credential is not None:
             item = self.per_credential
-            allowed, stats = await self.limiter.hit(item, f"credential:{credential.hex()}")
+            allowed, stats = await self.limiter.hit(item, f"credential:{credential}")
             if not allowed:
                 await _refuse(
                     send, item, stats, "too many requests with these credentials", "credential"

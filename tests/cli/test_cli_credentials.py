@@ -47,6 +47,12 @@ def new_key(cli: Cli, account_id: int, scopes: str | None = None) -> dict[str, A
     return created(cli(*args), {"api_key", "api_secret", "scopes"})
 
 
+def new_user(cli: Cli, account_id: int, name: str, email: str, role: str) -> dict[str, Any]:
+    args = ["users", "create", "--account", str(account_id), "--name", name]
+    args += ["--email", email, "--role", role]
+    return created(cli(*args), {"id", "name", "email", "role", "access_token"})
+
+
 # -- keys list --------------------------------------------------------------------------------
 
 
@@ -92,13 +98,7 @@ async def test_unknown_names_are_refused_and_change_nothing(
     )
     assert_refused(cli("tokens", "rotate", "--email", unique_email()), "no user")
     # A user of one account is not a member of another: nothing to remove there.
-    member = created(
-        cli(
-            "users", "create", "--account", str(tenant.account_id), "--name", "Member",
-            "--email", unique_email("member"), "--role", "agent",
-        ),
-        {"id", "name", "email", "role", "access_token"},
-    )  # fmt: skip
+    member = new_user(cli, tenant.account_id, "Member", unique_email("member"), "agent")
     before = await row_counts(db)
     assert_refused(
         cli(
@@ -179,13 +179,7 @@ async def test_rotated_token_old_refused_new_works(
     cli: Cli, db: Database, tenant: Tenant, other_tenant: Tenant, short_cache_server: Any
 ) -> None:
     email = unique_email("rotate")
-    user = created(
-        cli(
-            "users", "create", "--account", str(tenant.account_id), "--name", "Rotating",
-            "--email", email, "--role", "agent",
-        ),
-        {"id", "name", "email", "role", "access_token"},
-    )  # fmt: skip
+    user = new_user(cli, tenant.account_id, "Rotating", email, "agent")
     old = {"api_access_token": user["access_token"]}
     async with httpx.AsyncClient(base_url=short_cache_server.base_url, timeout=10) as client:
         await warm(client, v1(tenant.account_id), old)
@@ -221,21 +215,9 @@ async def test_removed_membership_is_refused_for_that_account_only(
     cli: Cli, db: Database, tenant: Tenant, other_tenant: Tenant, short_cache_server: Any
 ) -> None:
     email = unique_email("leaver")
-    user = created(
-        cli(
-            "users", "create", "--account", str(tenant.account_id), "--name", "Leaver",
-            "--email", email, "--role", "administrator",
-        ),
-        {"id", "name", "email", "role", "access_token"},
-    )  # fmt: skip
+    user = new_user(cli, tenant.account_id, "Leaver", email, "administrator")
     # The same user in a second account (the existing user is reused, with a new token).
-    second = created(
-        cli(
-            "users", "create", "--account", str(other_tenant.account_id), "--name", "Leaver",
-            "--email", email, "--role", "agent",
-        ),
-        {"id", "name", "email", "role", "access_token"},
-    )  # fmt: skip
+    second = new_user(cli, other_tenant.account_id, "Leaver", email, "agent")
     assert second["id"] == user["id"]
     headers = {"api_access_token": second["access_token"]}
     async with httpx.AsyncClient(base_url=short_cache_server.base_url, timeout=10) as client:
